@@ -1,0 +1,47 @@
+"""Logging for the processes the CLI starts (library modules only get named loggers and never configure)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+
+from .home import Home
+
+_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_MAX_BYTES = 5 * 1024 * 1024  # per file; x LOG_BACKUPS files: bounded, never the 30 GB PM2 users meet
+LOG_BACKUPS = 5
+
+
+def _rotating(path: str) -> logging.Handler:
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    return handler
+
+
+def configure_watchdog_logging(home: Home, *, console: bool) -> None:
+    """logs/watchdog.log for the watchdog; logs/worker.log for the worker's captured output (single writer)."""
+    home.logs_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("continuity")
+    root.setLevel(logging.INFO)
+    root.addHandler(_rotating(str(home.logs_dir / "watchdog.log")))
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(stream)
+    output = logging.getLogger("continuity.worker.output")
+    output.propagate = False
+    handler = _rotating(str(home.logs_dir / "worker.log"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    output.addHandler(handler)
+
+
+def configure_worker_logging() -> None:
+    """The worker logs to stderr; its watchdog writes that stream to logs/worker.log."""
+    root = logging.getLogger("continuity")
+    root.setLevel(logging.INFO)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter(_FORMAT))
+    root.addHandler(stream)

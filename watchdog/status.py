@@ -1,0 +1,86 @@
+"""What `continuity status` and the API report: watchdog state file, worker liveness, heartbeat, health."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import psutil
+
+from .config import Config
+from .health import HEALTHY, assess
+from .heartbeat import read_heartbeat
+from .home import Home
+from .instance import running_watchdog
+
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NOT_RUNNING = 0, 1, 3
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def collect_status(home: Home, config: Config, *, wall_clock: Any = time.time) -> tuple[dict[str, Any], int]:
+    """The status object (DESIGN.md) and the exit code: 0 healthy, 1 degraded or critical, 3 not running."""
+    watchdog = running_watchdog(home)
+    heartbeat = read_heartbeat(home.heartbeat_file)
+    try:
+        age: float | None = max(0.0, wall_clock() - os.stat(home.heartbeat_file).st_mtime)
+    except OSError:
+        age = None
+    worker_pid = (watchdog or {}).get("worker_pid") or (heartbeat or {}).get("pid")
+    worker = {
+        "pid": worker_pid,
+        "alive": _pid_alive(worker_pid),
+        "heartbeat_age_s": None if age is None else round(age, 3),
+        "heartbeat_readable": heartbeat is not None,
+    }
+    health = assess(
+        watchdog_state=watchdog.get("state") if watchdog else None,
+        heartbeat=heartbeat if worker["alive"] else None,
+        heartbeat_age_s=age,
+        heartbeat_timeout_s=config.watchdog.heartbeat_timeout,
+    )
+    status = {
+        "home": str(home.root),
+        "watchdog": watchdog or {"state": "not running"},
+        "worker": worker,
+        "heartbeat": heartbeat,
+        "health": health,
+    }
+    if watchdog is None:
+        return status, EXIT_NOT_RUNNING
+    return status, EXIT_HEALTHY if health["session_health"] == HEALTHY else EXIT_UNHEALTHY
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A few human-readable lines for the terminal."""
+    wd, worker, health = status["watchdog"], status["worker"], status["health"]
+    lines = [f"home:      {status['home']}"]
+    if wd.get("pid"):
+        lines.append(f"watchdog:  {wd['state']} (pid {wd['pid']}) - {wd.get('reason', '')}")
+        lines.append(
+            f"restarts:  {wd.get('restarts_total', 0)} total, {wd.get('restarts_in_window', 0)}/"
+            f"{wd.get('restart_limit')} in the last {wd.get('restart_window_s', 0):g} s"
+        )
+        if wd.get("last_exit"):
+            lines.append(f"last exit: {wd['last_exit'].get('description')}")
+    else:
+        lines.append("watchdog:  not running (start it with: continuity start)")
+    age = worker.get("heartbeat_age_s")
+    beat = "none" if age is None else f"{age:.1f} s ago" + ("" if worker.get("heartbeat_readable") else " (unreadable)")
+    lines.append(f"worker:    {'alive' if worker['alive'] else 'not running'} (pid {worker['pid']}), heartbeat {beat}")
+    whatsapp = (status.get("heartbeat") or {}).get("whatsapp") or {}
+    if whatsapp:
+        lines.append(f"whatsapp:  {whatsapp.get('state')} (quality {whatsapp.get('quality', '-')})")
+    lines.append(f"health:    {health['session_health']}" + (f" - {'; '.join(health['reasons'])}" if health["reasons"] else ""))
+    wanted = [name for name, on in health["recommendations"].items() if on]
+    if wanted:
+        lines.append(f"recommend: {', '.join(wanted)}")
+    return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The watchdog's supervision loop: spawn the worker, notice its exit or hang, kill its tree, restart it."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from . import __version__
+from .atomicfile import write_json_atomic
+from .config import Config
+from .events import EventLog
+from .heartbeat import HeartbeatMonitor
+from .home import HEARTBEAT_ENV, HOME_ENV, Home
+from .policy import RestartPolicy
+from .proctree import WorkerProcess, become_subreaper, describe_exit
+from .states import FINAL_STATES, WatchdogState, transition_label
+
+logger = logging.getLogger("continuity.watchdog")
+output_logger = logging.getLogger("continuity.worker.output")
+
+EX_CONFIG = 78  # worker exit code: configuration is wrong, restarting cannot help
+WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
+
+
+def builtin_worker_command() -> list[str]:
+    """The built-in worker: this interpreter running `continuity.worker` (no console script needed)."""
+    return [sys.executable, "-m", "continuity.worker"]
+
+
+class Supervisor:
+    """Supervises one worker for one home. `run()` returns the watchdog's exit code."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        *,
+        events: EventLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.home = home
+        self.cfg = config.watchdog
+        self.argv = list(self.cfg.worker_command) or builtin_worker_command()
+        self.events = events or EventLog(home.events_file, source="watchdog")
+        self._clock = clock
+        self._wall = wall_clock
+        self.policy = RestartPolicy.from_config(self.cfg)
+        self.monitor = HeartbeatMonitor(
+            home.heartbeat_file, timeout_s=self.cfg.heartbeat_timeout, grace_s=self.cfg.startup_grace, clock=clock
+        )
+        self.state = WatchdogState.STOPPED
+        self.worker: WorkerProcess | None = None
+        self.restarts_total = 0
+        self.last_exit: dict[str, Any] | None = None
+        self.next_start_at: float | None = None
+        self.exit_code = 0
+        self.reason = ""
+        self.started_at = wall_clock()
+        self._create_time = psutil.Process().create_time()
+        self.output_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._wake = threading.Event()
+        self._stop_reason: str | None = None
+        self.on_state_change: list[Callable[[Supervisor], None]] = []
+
+    # -- control -------------------------------------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to stop the worker's tree and exit 0 (safe from signal handlers and other threads)."""
+        self._stop_reason = reason
+        self._wake.set()
+
+    def transition(self, new: WatchdogState, detail: str = "") -> None:
+        """The one place the state changes; every change is labelled, logged, recorded and written to run/."""
+        label = transition_label(self.state, new)
+        self.reason = f"{label}: {detail}" if detail else label
+        logger.info("state %s -> %s (%s)", self.state.value, new.value, self.reason)
+        self.events.emit("state", old=self.state.value, new=new.value, reason=self.reason)
+        self.state = new
+        self.write_state()
+        for callback in self.on_state_change:
+            callback(self)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Supervise until stopped, or until giving up; returns 0 (stopped), 1 (budget, "exit") or 78 (config)."""
+        self.home.ensure()
+        become_subreaper()
+        self.events.emit("watchdog_started", pid=os.getpid(), command=self.argv, version=__version__)
+        self.transition(WatchdogState.STARTING)
+        self._spawn()
+        while self.state not in FINAL_STATES:
+            self._wake.wait(self._seconds_until_next_check())
+            self._wake.clear()
+            self.tick()
+        self.events.emit("watchdog_exited", code=self.exit_code, state=self.state.value, reason=self.reason)
+        return self.exit_code
+
+    def _seconds_until_next_check(self) -> float:
+        wait = self.cfg.check_interval
+        if self.next_start_at is not None and self.state in (WatchdogState.BACKOFF, WatchdogState.BUDGET_SPENT):
+            wait = min(wait, max(0.0, self.next_start_at - self._clock()))
+        return wait
+
+    def tick(self) -> None:
+        """One pass: stop request, worker exit, heartbeat staleness, due restart."""
+        if self._stop_reason is None and self.home.stop_request_file.exists():
+            self._stop_reason = "stop requested (run/stop.request)"
+        if self._stop_reason is not None:
+            self._stop()
+            return
+        if self.state is WatchdogState.RUNNING and self.worker is not None:
+            if self.worker.exited.is_set():
+                self._on_worker_exit(self.worker)
+            else:
+                self.monitor.poll()
+                if self.monitor.is_stale():
+                    self._on_hang(self.worker)
+        elif self.state in (WatchdogState.BACKOFF, WatchdogState.BUDGET_SPENT):
+            if self.next_start_at is not None and self._clock() >= self.next_start_at:
+                self._restart()
+
+    # -- steps ---------------------------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        env = dict(os.environ)
+        env.update({
+            HOME_ENV: str(self.home.root),
+            HEARTBEAT_ENV: str(self.home.heartbeat_file),
+            WATCHDOG_PID_ENV: str(os.getpid()),
+            "PYTHONUNBUFFERED": "1",
+        })
+        self.home.heartbeat_file.unlink(missing_ok=True)  # the old worker's heartbeat says nothing of the new one
+        self.monitor.reset()
+        self.output_tail.clear()
+        try:
+            worker = WorkerProcess(
+                self.argv, env=env, cwd=self.home.root, stdout=-1, on_exit=lambda _w: self._wake.set(), clock=self._clock
+            )
+        except OSError as exc:
+            self.exit_code = EX_CONFIG
+            self.events.emit("spawn_failed", command=self.argv, error=str(exc))
+            self.transition(WatchdogState.FATAL, f"cannot start worker command {self.argv!r}: {exc}")
+            return
+        self.worker = worker
+        threading.Thread(target=self._pump_output, args=(worker,), name="worker-output", daemon=True).start()
+        self.events.emit("worker_spawned", pid=worker.pid, command=self.argv, restarts_total=self.restarts_total)
+        self.transition(WatchdogState.RUNNING, f"pid {worker.pid}")
+
+    def _pump_output(self, worker: WorkerProcess) -> None:
+        stream: IO[bytes] | None = worker.popen.stdout
+        if stream is None:
+            return
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.output_tail.append(line)
+            output_logger.info("%s", line, extra={"worker_pid": worker.pid})
+        stream.close()
+
+    def _on_worker_exit(self, worker: WorkerProcess) -> None:
+        code = worker.returncode
+        uptime = self._clock() - worker.started_at
+        description = describe_exit(code)
+        self.events.emit(
+            "worker_exited", pid=worker.pid, code=code, description=description, uptime_s=round(uptime, 3)
+        )
+        logger.warning("worker pid %d exited (%s) after %.1f s", worker.pid, description, uptime)
+        self._kill_tree(worker, why="worker exited")
+        self.last_exit = {"pid": worker.pid, "code": code, "description": description, "at": self._wall()}
+        if code == EX_CONFIG:
+            self.exit_code = EX_CONFIG
+            tail = "\n".join(self.output_tail)
+            self.events.emit("config_error", pid=worker.pid, output=tail)
+            self.transition(
+                WatchdogState.FATAL,
+                "the worker says its configuration is wrong; fix it and start again (not restarting)"
+                + (f"\n{tail}" if tail else ""),
+            )
+            return
+        self._schedule_restart(uptime, f"worker {description}")
+
+    def _on_hang(self, worker: WorkerProcess) -> None:
+        age = self.monitor.age_s()
+        what = "no first heartbeat" if age is None else f"heartbeat unchanged for {age:.1f} s"
+        self.events.emit("heartbeat_stale", pid=worker.pid, age_s=None if age is None else round(age, 3))
+        logger.warning("worker pid %d hangs (%s); killing its tree", worker.pid, what)
+        self._kill_tree(worker, why="heartbeat stale")
+        uptime = self._clock() - worker.started_at
+        self.last_exit = {
+            "pid": worker.pid,
+            "code": worker.returncode,
+            "description": f"hung ({what}); {describe_exit(worker.returncode)}",
+            "at": self._wall(),
+        }
+        self._schedule_restart(uptime, f"worker hung ({what})")
+
+    def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
+        report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
+        self.events.emit(
+            "tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed
+        )
+        swept = sweep_profile(self.home.profile_dir)
+        if swept:
+            self.events.emit("profile_swept", pids=swept)
+
+    def _schedule_restart(self, uptime_s: float, what: str) -> None:
+        delay = self.policy.delay_after_exit(uptime_s=uptime_s)
+        due = self._clock() + delay
+        self.next_start_at = due
+        self.events.emit("restart_scheduled", delay_s=round(delay, 3), early_failures=self.policy.early_failures)
+        self.transition(WatchdogState.BACKOFF, f"{what}; restart in {delay:g} s")
+        if not self.policy.budget.allows(due):
+            self._budget_spent(due)
+
+    def _budget_spent(self, now: float) -> None:
+        budget = self.policy.budget
+        resumes = budget.frees_at(now)
+        detail = f"{budget.limit} restarts within {budget.window_s:g} s"
+        self.events.emit("budget_spent", limit=budget.limit, window_s=budget.window_s,
+                         action=self.cfg.on_restart_limit, resumes_in_s=round(resumes - self._clock(), 3))
+        if self.cfg.on_restart_limit == "exit":
+            self.exit_code = 1
+            self.transition(WatchdogState.FATAL, f"{detail}; on_restart_limit = exit")
+            return
+        self.next_start_at = resumes
+        self.transition(WatchdogState.BUDGET_SPENT, f"{detail}; resuming in {resumes - self._clock():.0f} s")
+
+    def _restart(self) -> None:
+        now = self._clock()
+        if not self.policy.budget.allows(now):
+            if self.state is not WatchdogState.BUDGET_SPENT:
+                self._budget_spent(now)
+            else:
+                self.next_start_at = self.policy.budget.frees_at(now)
+            return
+        self.policy.budget.record(now)
+        self.restarts_total += 1
+        self.next_start_at = None
+        self.transition(WatchdogState.STARTING, f"restart #{self.restarts_total}")
+        self._spawn()
+
+    def _stop(self) -> None:
+        reason = self._stop_reason or "stop requested"
+        self.home.stop_request_file.unlink(missing_ok=True)
+        self.transition(WatchdogState.STOPPING, reason)
+        if self.worker is not None:
+            self._kill_tree(self.worker, why=reason)
+        self.exit_code = 0
+        self.transition(WatchdogState.STOPPED)
+
+    # -- run/watchdog.json ---------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The watchdog's state as written to run/watchdog.json (wall-clock times, seconds)."""
+        now, wall = self._clock(), self._wall()
+        worker = self.worker
+        worker_alive = worker is not None and not worker.exited.is_set()
+        return {
+            "pid": os.getpid(),
+            "pid_create_time": self._create_time,
+            "version": __version__,
+            "home": str(self.home.root),
+            "state": self.state.value,
+            "reason": self.reason,
+            "started_at": self.started_at,
+            "updated_at": wall,
+            "worker_pid": worker.pid if worker_alive and worker else None,
+            "worker_started_at": wall - (now - worker.started_at) if worker_alive and worker else None,
+            "command": self.argv,
+            "restarts_total": self.restarts_total,
+            "restarts_in_window": self.policy.budget.used(now),
+            "restart_limit": self.cfg.restart_limit,
+            "restart_window_s": self.cfg.restart_window,
+            "heartbeat_timeout_s": self.cfg.heartbeat_timeout,
+            "last_exit": self.last_exit,
+            "next_restart_at": None if self.next_start_at is None else wall + (self.next_start_at - now),
+            "exit_code": self.exit_code if self.state in FINAL_STATES else None,
+        }
+
+    def write_state(self) -> None:
+        """Replace run/watchdog.json (atomic, not fsynced: it is rewritten on every change)."""
+        try:
+            write_json_atomic(self.home.watchdog_state_file, self.snapshot(), durable=False)
+        except OSError as exc:
+            logger.warning("could not write %s: %s", self.home.watchdog_state_file, exc)
+
+
+def sweep_profile(profile_dir: Path) -> list[int]:
+    """Kill any Chromium still holding the instance's profile (only when a profile exists)."""
+    if not profile_dir.exists():
+        return []
+    try:
+        from continuity.worker.browser.hygiene import sweep_profile_holders
+    except ImportError:  # the browser package is optional for a custom worker_command
+        return []
+    return list(sweep_profile_holders(profile_dir))

@@ -1,0 +1,1 @@
+"""Continuity worker: the WhatsApp Web session, token store, outbox and jobs."""

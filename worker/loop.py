@@ -1,0 +1,120 @@
+"""The worker's main loop: one turn at a time, each ending with a heartbeat written by this very loop.
+
+A hung call inside a turn (a frozen browser, a stuck job) therefore stops the heartbeat, and the watchdog
+replaces the worker: the heartbeat never lies about the loop being alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from continuity.watchdog.config import Config
+from continuity.watchdog.events import EventLog
+from continuity.watchdog.heartbeat import write_heartbeat
+from continuity.watchdog.home import Home
+
+logger = logging.getLogger("continuity.worker")
+
+WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
+
+Turn = Callable[["WorkerLoop"], None]
+
+
+class WorkerLoop:
+    """Runs `turns` every heartbeat_interval seconds and writes run/heartbeat.json after each pass."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        *,
+        turns: list[Turn] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.turns = list(turns or [])
+        self.events = EventLog(home.events_file, source="worker")
+        self._clock = clock
+        self._wall = wall_clock
+        self.stop_requested = threading.Event()
+        self.seq = 0
+        self.started_at = wall_clock()
+        self._started_mono = clock()
+        self._process = psutil.Process()
+        self._watchdog_pid = int(os.environ.get(WATCHDOG_PID_ENV, "0") or 0)
+        # Sections that other parts of the worker fill in (tokens, outbox, whatsapp); shown in the heartbeat.
+        self.status: dict[str, Any] = {"whatsapp": {"state": "disabled", "connected": False}}
+
+    def request_stop(self, reason: str) -> None:
+        """Finish the current turn, then exit 0 (safe from signal handlers)."""
+        if not self.stop_requested.is_set():
+            logger.info("stopping: %s", reason)
+        self.stop_requested.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT / Windows CTRL_BREAK ask for a graceful stop."""
+
+        def handler(signum: int, _frame: Any) -> None:
+            self.request_stop(f"received {signal.Signals(signum).name}")
+
+        for name in ("SIGTERM", "SIGINT", "SIGBREAK"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), handler)
+
+    def heartbeat(self) -> dict[str, Any]:
+        """Write run/heartbeat.json now (DESIGN.md fields) and return what was written."""
+        self.seq += 1
+        try:
+            rss = int(self._process.memory_info().rss)
+        except psutil.Error:
+            rss = 0
+        payload = {
+            "pid": os.getpid(),
+            "seq": self.seq,
+            "ts": self._wall(),
+            "started_at": self.started_at,
+            "uptime_s": round(self._clock() - self._started_mono, 3),
+            "rss_bytes": rss,
+            **self.status,
+        }
+        write_heartbeat(self.home.heartbeat_file, payload)
+        return payload
+
+    def _watchdog_gone(self) -> bool:
+        if not self._watchdog_pid:
+            return False
+        return os.getppid() != self._watchdog_pid
+
+    def run(self) -> int:
+        """Loop until asked to stop (exit 0), or until the watchdog that started this worker is gone."""
+        self.home.ensure()
+        self.events.emit("worker_started", pid=os.getpid())
+        self.heartbeat()
+        interval = self.config.worker.heartbeat_interval
+        next_turn = self._clock()
+        while not self.stop_requested.is_set():
+            for turn in self.turns:
+                if self.stop_requested.is_set():
+                    break
+                turn(self)
+            self.heartbeat()
+            if self._watchdog_gone():
+                self.request_stop("the watchdog that started this worker is gone")
+                break
+            next_turn += interval
+            now = self._clock()
+            if next_turn < now:  # a slow turn: do not try to catch up in a burst
+                next_turn = now + interval
+            self.stop_requested.wait(next_turn - now)
+        self.events.emit("worker_stopped", pid=os.getpid())
+        return 0
