@@ -6,5 +6,13 @@ from .home import Home
 
 __version__ = "0.1.0"
 
-__all__ = ["AlreadyRunning", "Config", "ConfigError", "ContinuityError", "Home", "NotRunning", "__version__",
-           "load_config"]
+__all__ = [
+    "AlreadyRunning",
+    "Config",
+    "ConfigError",
+    "ContinuityError",
+    "Home",
+    "NotRunning",
+    "__version__",
+    "load_config",
+]

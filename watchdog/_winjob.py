@@ -10,6 +10,11 @@ JOB_OBJECT_EXTENDED_LIMIT_INFORMATION_CLASS = 9
 JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
 
 
+def _win_error() -> OSError:
+    error: OSError = getattr(ctypes, "WinError")(getattr(ctypes, "get_last_error")())  # noqa: B009 - Windows-only names
+    return error
+
+
 class JobObject:
     """A job that the worker process is assigned to; `terminate()` kills every process in it."""
 
@@ -41,23 +46,25 @@ class JobObject:
                 ("PeakJobMemoryUsed", ctypes.c_size_t),
             ]
 
-        self._kernel32: Any = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        self._kernel32: Any = getattr(ctypes, "WinDLL")(  # noqa: B009
+            "kernel32", use_last_error=True
+        )
         self._kernel32.CreateJobObjectW.restype = wintypes.HANDLE
-        self.handle = self._kernel32.CreateJobObjectW(None, None)
+        self.handle: Any = self._kernel32.CreateJobObjectW(None, None)
         if not self.handle:
-            raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined]
+            raise _win_error()
         info = ExtendedLimits()
         info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
         ok = self._kernel32.SetInformationJobObject(
             self.handle, JOB_OBJECT_EXTENDED_LIMIT_INFORMATION_CLASS, ctypes.byref(info), ctypes.sizeof(info)
         )
         if not ok:
-            raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined]
+            raise _win_error()
 
     def assign(self, process_handle: int) -> None:
         """Put a process (and so every process it creates later) into the job."""
         if not self._kernel32.AssignProcessToJobObject(self.handle, process_handle):
-            raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined]
+            raise _win_error()
 
     def terminate(self, exit_code: int = 1) -> None:
         """Kill every process still in the job."""

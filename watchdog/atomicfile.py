@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 # Windows: os.replace onto a file another process holds open fails briefly (antivirus, indexers, readers).
 _REPLACE_RETRIES = 10
 _REPLACE_FIRST_WAIT_S = 0.025
+_temp_counter = itertools.count()
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -45,7 +46,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bo
     With `durable`, the content and the rename are fsynced before returning (survives power loss).
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # A unique name beside the target (not tempfile: it drags in random and hashlib, ~1 MB in the watchdog).
+    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{next(_temp_counter)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

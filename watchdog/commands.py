@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,16 +14,10 @@ from typing import Any
 import click
 import psutil
 
-from ._errors import AlreadyRunning
 from .cli import CliState, pass_state
-from .events import EventLog
-from .instance import running_watchdog, single_instance
-from .logsetup import configure_watchdog_logging
-from .states import WatchdogState
+from .instance import running_watchdog
+from .run import DETACHED_ENV, run, runner_argv
 from .status import collect_status, format_status
-from .supervisor import EX_CONFIG, Supervisor
-
-_DETACHED_ENV = "CONTINUITY_DETACHED"
 
 
 @click.command()
@@ -40,37 +35,18 @@ def start(state: CliState, detach: bool, if_not_running: bool) -> None:
     that backs off on repeated early failures, at most [watchdog] restart_limit times per restart_window.
     Logs: logs/watchdog.log, logs/worker.log, logs/events.jsonl. Stop with Ctrl+C or `continuity stop`.
     """
-    config = state.config  # a bad config fails here, before anything starts
+    _ = state.config  # a bad config fails here, with the key and file named, before anything starts
     home = state.home
     home.ensure()
     if detach:
         _start_detached(state, if_not_running=if_not_running)
         return
-    try:
-        with single_instance(home):
-            configure_watchdog_logging(home, console=os.environ.get(_DETACHED_ENV) != "1")
-            supervisor = Supervisor(home, config, events=EventLog(home.events_file, source="watchdog"))
-            _install_stop_signals(supervisor)
-            code = supervisor.run()
-    except AlreadyRunning as exc:
-        if if_not_running:
-            click.echo(f"{exc}; nothing to do")
-            return
-        raise click.ClickException(f"{exc}. Stop it with `continuity --home {home.root} stop`.") from exc
-    if supervisor.state is WatchdogState.FATAL:
-        click.echo(f"continuity: gave up: {supervisor.reason}", err=True)
-        if code == EX_CONFIG:
-            click.echo(f"Check {home.config_file} and logs/worker.log, then start again.", err=True)
-    sys.exit(code)
-
-
-def _install_stop_signals(supervisor: Supervisor) -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        supervisor.request_stop(f"received {signal.Signals(signum).name}")
-
-    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+    argv = runner_argv(home, if_not_running=if_not_running)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name != "nt":
+        os.execv(argv[0], argv)  # same pid; the long-running process does not carry click
+    sys.exit(run(home, if_not_running=if_not_running))  # pragma: no cover - Windows
 
 
 def _start_detached(state: CliState, *, if_not_running: bool) -> None:
@@ -81,7 +57,7 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
             click.echo(f"a watchdog is already running for {home.root} (pid {existing['pid']}); nothing to do")
             return
         raise click.ClickException(f"a watchdog is already running for {home.root} (pid {existing['pid']})")
-    argv = [sys.executable, "-m", "continuity.watchdog", "--home", str(home.root), "start"]
+    argv = runner_argv(home, if_not_running=if_not_running)
     out_path = home.logs_dir / "watchdog.out"
     kwargs: dict[str, Any] = {}
     if os.name == "nt":  # pragma: no cover - Windows only
@@ -92,8 +68,13 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
         kwargs["start_new_session"] = True
     with open(out_path, "ab") as out:
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=home.root,
-            env={**os.environ, _DETACHED_ENV: "1"}, **kwargs,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home.root,
+            env={**os.environ, DETACHED_ENV: "1"},
+            **kwargs,
         )
     deadline = time.monotonic() + 15.0
     while time.monotonic() < deadline:
@@ -104,16 +85,18 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
             return
         if child.poll() is not None:
             tail = out_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-            raise click.ClickException(
-                f"the watchdog exited at once ({child.returncode}):\n" + "\n".join(tail)
-            )
+            raise click.ClickException(f"the watchdog exited at once ({child.returncode}):\n" + "\n".join(tail))
         time.sleep(0.05)
     raise click.ClickException(f"the watchdog (pid {child.pid}) did not come up within 15 s; see {out_path}")
 
 
 @click.command()
-@click.option("--timeout", type=float, default=None, help="Seconds to wait for the watchdog to stop "
-              "(default: [watchdog] stop_timeout + 15).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait for the watchdog to stop (default: [watchdog] stop_timeout + 15).",
+)
 @pass_state
 def stop(state: CliState, timeout: float | None) -> None:
     """Stop the watchdog and the worker's whole process tree (browser included)."""
@@ -126,10 +109,8 @@ def stop(state: CliState, timeout: float | None) -> None:
     home.run_dir.mkdir(parents=True, exist_ok=True)
     home.stop_request_file.write_text(f"{os.getpid()}\n", encoding="utf-8")  # how Windows asks
     if os.name != "nt":
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     wait_s = timeout if timeout is not None else state.config.watchdog.stop_timeout + 15.0
     try:
         proc = psutil.Process(pid)

@@ -153,7 +153,7 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Con
             raise ConfigError(f"{where}: unknown section [{name}] (known sections: {known})")
     for index, job in enumerate(sections.get("jobs", [])):
         if not job.callable:
-            raise ConfigError(f"{where}: jobs[{index}].callable is required (\"package.module:function\")")
+            raise ConfigError(f'{where}: jobs[{index}].callable is required ("package.module:function")')
     config = Config(**sections, source=source)
     _check_cross_field(config, where)
     return config
@@ -220,7 +220,7 @@ def _check_rule(value: Any, meta: Any, where: str, key: str) -> Any:
                     f"{where}: {key}: {phone!r} is not a phone number (digits with country code, 8-15 digits)"
                 )
     if rule == "callable" and value and ":" not in value:
-        raise ConfigError(f"{where}: {key} must look like \"package.module:function\", got {value!r}")
+        raise ConfigError(f'{where}: {key} must look like "package.module:function", got {value!r}')
     return value
 
 

@@ -24,7 +24,12 @@ class EventLog:
 
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Record one event; never raises (a full disk must not take the caller down)."""
-        event: dict[str, Any] = {"ts": round(self._clock(), 3), "source": self.source, "event": kind, **fields}
+        event: dict[str, Any] = {
+            "ts": round(self._clock(), 3),
+            "source": self.source,
+            "event": kind,
+            **fields,
+        }
         line = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
         data = (line[:_MAX_EVENT_BYTES] + "\n").encode("utf-8")
         try:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import psutil
-from filelock import FileLock, Timeout
 
 from ._errors import AlreadyRunning
+from ._oslock import ExclusiveFileLock, LockHeld
 from .atomicfile import read_json_or_none
 from .home import Home
 
@@ -29,16 +29,16 @@ def running_watchdog(home: Home) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def single_instance(home: Home) -> Iterator[FileLock]:
+def single_instance(home: Home) -> Iterator[ExclusiveFileLock]:
     """Hold run/watchdog.lock; raise AlreadyRunning (naming the holder's pid) when another watchdog has it.
 
     The OS releases the lock when its holder dies, so a kill -9 never leaves a home locked.
     """
     home.run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(home.watchdog_lock_file, timeout=0)
+    lock = ExclusiveFileLock(home.watchdog_lock_file)
     try:
         lock.acquire()
-    except Timeout:
+    except LockHeld:
         holder = running_watchdog(home)
         pid = holder["pid"] if holder else None
         where = f"pid {pid}" if pid else "pid not known yet"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
+import os
 import sys
 
 from .home import Home
@@ -13,10 +13,32 @@ LOG_MAX_BYTES = 5 * 1024 * 1024  # per file; x LOG_BACKUPS files: bounded, never
 LOG_BACKUPS = 5
 
 
+class RotatingFile(logging.FileHandler):
+    """Size-rotated log file: path, path.1 ... path.N (the stdlib's logging.handlers costs the watchdog ~1 MB)."""
+
+    def __init__(self, path: str, *, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.max_bytes = max_bytes
+        self.backups = backups
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not None and self.stream.tell() >= self.max_bytes:
+            self._rotate()
+        super().emit(record)
+
+    def _rotate(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        for index in range(self.backups - 1, 0, -1):
+            older = f"{self.baseFilename}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{self.baseFilename}.{index + 1}")
+        os.replace(self.baseFilename, f"{self.baseFilename}.1")
+        self.stream = self._open()
+
+
 def _rotating(path: str) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    handler = RotatingFile(path)
     handler.setFormatter(logging.Formatter(_FORMAT))
     return handler
 

@@ -81,7 +81,13 @@ class WorkerProcess:
         else:
             kwargs["start_new_session"] = True
         self.popen = subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, **kwargs
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            **kwargs,
         )
         self.pid = self.popen.pid
         self.started_at = clock()

@@ -79,7 +79,9 @@ def format_status(status: dict[str, Any]) -> str:
     whatsapp = (status.get("heartbeat") or {}).get("whatsapp") or {}
     if whatsapp:
         lines.append(f"whatsapp:  {whatsapp.get('state')} (quality {whatsapp.get('quality', '-')})")
-    lines.append(f"health:    {health['session_health']}" + (f" - {'; '.join(health['reasons'])}" if health["reasons"] else ""))
+    lines.append(
+        f"health:    {health['session_health']}" + (f" - {'; '.join(health['reasons'])}" if health["reasons"] else "")
+    )
     wanted = [name for name, on in health["recommendations"].items() if on]
     if wanted:
         lines.append(f"recommend: {', '.join(wanted)}")

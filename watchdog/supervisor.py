@@ -56,7 +56,10 @@ class Supervisor:
         self._wall = wall_clock
         self.policy = RestartPolicy.from_config(self.cfg)
         self.monitor = HeartbeatMonitor(
-            home.heartbeat_file, timeout_s=self.cfg.heartbeat_timeout, grace_s=self.cfg.startup_grace, clock=clock
+            home.heartbeat_file,
+            timeout_s=self.cfg.heartbeat_timeout,
+            grace_s=self.cfg.startup_grace,
+            clock=clock,
         )
         self.state = WatchdogState.STOPPED
         self.worker: WorkerProcess | None = None
@@ -106,7 +109,10 @@ class Supervisor:
 
     def _seconds_until_next_check(self) -> float:
         wait = self.cfg.check_interval
-        if self.next_start_at is not None and self.state in (WatchdogState.BACKOFF, WatchdogState.BUDGET_SPENT):
+        if self.next_start_at is not None and self.state in (
+            WatchdogState.BACKOFF,
+            WatchdogState.BUDGET_SPENT,
+        ):
             wait = min(wait, max(0.0, self.next_start_at - self._clock()))
         return wait
 
@@ -124,25 +130,35 @@ class Supervisor:
                 self.monitor.poll()
                 if self.monitor.is_stale():
                     self._on_hang(self.worker)
-        elif self.state in (WatchdogState.BACKOFF, WatchdogState.BUDGET_SPENT):
-            if self.next_start_at is not None and self._clock() >= self.next_start_at:
-                self._restart()
+        elif (
+            self.state in (WatchdogState.BACKOFF, WatchdogState.BUDGET_SPENT)
+            and self.next_start_at is not None
+            and self._clock() >= self.next_start_at
+        ):
+            self._restart()
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _spawn(self) -> None:
         env = dict(os.environ)
-        env.update({
-            HOME_ENV: str(self.home.root),
-            HEARTBEAT_ENV: str(self.home.heartbeat_file),
-            WATCHDOG_PID_ENV: str(os.getpid()),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                HOME_ENV: str(self.home.root),
+                HEARTBEAT_ENV: str(self.home.heartbeat_file),
+                WATCHDOG_PID_ENV: str(os.getpid()),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.home.heartbeat_file.unlink(missing_ok=True)  # the old worker's heartbeat says nothing of the new one
         self.monitor.reset()
         self.output_tail.clear()
         try:
             worker = WorkerProcess(
-                self.argv, env=env, cwd=self.home.root, stdout=-1, on_exit=lambda _w: self._wake.set(), clock=self._clock
+                self.argv,
+                env=env,
+                cwd=self.home.root,
+                stdout=-1,
+                on_exit=lambda _w: self._wake.set(),
+                clock=self._clock,
             )
         except OSError as exc:
             self.exit_code = EX_CONFIG
@@ -168,9 +184,7 @@ class Supervisor:
         code = worker.returncode
         uptime = self._clock() - worker.started_at
         description = describe_exit(code)
-        self.events.emit(
-            "worker_exited", pid=worker.pid, code=code, description=description, uptime_s=round(uptime, 3)
-        )
+        self.events.emit("worker_exited", pid=worker.pid, code=code, description=description, uptime_s=round(uptime, 3))
         logger.warning("worker pid %d exited (%s) after %.1f s", worker.pid, description, uptime)
         self._kill_tree(worker, why="worker exited")
         self.last_exit = {"pid": worker.pid, "code": code, "description": description, "at": self._wall()}
@@ -203,9 +217,7 @@ class Supervisor:
 
     def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
         report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
-        self.events.emit(
-            "tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed
-        )
+        self.events.emit("tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed)
         swept = sweep_profile(self.home.profile_dir)
         if swept:
             self.events.emit("profile_swept", pids=swept)
@@ -223,8 +235,13 @@ class Supervisor:
         budget = self.policy.budget
         resumes = budget.frees_at(now)
         detail = f"{budget.limit} restarts within {budget.window_s:g} s"
-        self.events.emit("budget_spent", limit=budget.limit, window_s=budget.window_s,
-                         action=self.cfg.on_restart_limit, resumes_in_s=round(resumes - self._clock(), 3))
+        self.events.emit(
+            "budget_spent",
+            limit=budget.limit,
+            window_s=budget.window_s,
+            action=self.cfg.on_restart_limit,
+            resumes_in_s=round(resumes - self._clock(), 3),
+        )
         if self.cfg.on_restart_limit == "exit":
             self.exit_code = 1
             self.transition(WatchdogState.FATAL, f"{detail}; on_restart_limit = exit")

@@ -6,10 +6,7 @@ import sys
 
 import click
 
-from continuity.watchdog._errors import ConfigError
 from continuity.watchdog.cli import CliState, pass_state
-
-EX_CONFIG = 78
 
 
 @click.command()
@@ -20,16 +17,6 @@ def worker(state: CliState) -> None:
     Normally `continuity start` runs this for you and restarts it when needed. Exit code 78 means the
     configuration is wrong (the watchdog then stops restarting it).
     """
-    try:
-        config = state.config
-    except click.ClickException as exc:
-        click.echo(f"continuity worker: configuration error: {exc.message}", err=True)
-        sys.exit(EX_CONFIG)
-    from .main import run_worker
+    from .main import main
 
-    try:
-        code = run_worker(state.home, config)
-    except ConfigError as exc:
-        click.echo(f"continuity worker: configuration error: {exc}", err=True)
-        sys.exit(EX_CONFIG)
-    sys.exit(code)
+    sys.exit(main(state.home))

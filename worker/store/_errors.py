@@ -1,0 +1,48 @@
+"""Errors of the token store, outbox and ledger; each subclasses the builtin it means."""
+
+from __future__ import annotations
+
+from continuity.watchdog._errors import ContinuityError
+
+
+class StoreError(ContinuityError):
+    """Base class of every error the store raises on purpose."""
+
+
+class StoreLocked(StoreError, TimeoutError):
+    """Another process held the store's lock longer than `lock_timeout` seconds; nothing was changed."""
+
+
+class StoreWriteError(StoreError, OSError):
+    """The journal or snapshot could not be written (full disk, I/O error); nothing was changed."""
+
+
+class RecordTooLarge(StoreError, ValueError):
+    """One record is bigger than the store accepts."""
+
+
+class InvalidRecord(StoreError, ValueError):
+    """A record, an id or a field value the store cannot keep (not JSON, bad id, ...)."""
+
+
+class DuplicateId(InvalidRecord):
+    """The same id appears twice where ids must be unique (an import) or is already taken (add)."""
+
+
+class ImportFormatError(StoreError, ValueError):
+    """An import file is not UTF-8, not JSON / JSON lines, or not records."""
+
+
+class TokenNotFound(StoreError, KeyError):
+    """No record with that id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class InvalidPhone(StoreError, ValueError):
+    """A phone number is not 8-15 digits with the country code."""
+
+
+class StoreCorrupt(StoreError, OSError):
+    """The store's files are damaged and no valid backup could replace them."""

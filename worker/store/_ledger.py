@@ -1,0 +1,132 @@
+"""The ledger `data/sent_tokens.txt`: one notified token id a line, append-only, fsynced.
+
+A last line without its newline (a writer killed mid-write) is ignored by readers and cut by the next
+writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import filelock
+
+from continuity.watchdog.atomicfile import fsync_dir
+from continuity.watchdog.home import Home
+
+from ._errors import StoreLocked, StoreWriteError
+from ._validate import check_id
+
+
+class Ledger:
+    """Which token ids were notified. `ids` is refreshed incrementally from the file (O(new lines))."""
+
+    def __init__(self, where: Home | str | os.PathLike[str], *, lock_timeout: float = 10.0) -> None:
+        data_dir = Path(where.data_dir if isinstance(where, Home) else where)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "sent_tokens.txt"
+        self.lock_timeout = lock_timeout
+        self._flock = filelock.FileLock(
+            str(data_dir / "sent_tokens.lock"), timeout=lock_timeout, poll_interval=0.001, thread_local=False
+        )
+        self._mutex = threading.RLock()
+        self._ids: dict[str, None] = {}
+        self._offset = 0  # end of the last complete line read
+        self._ino: int | None = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._mutex:
+            try:
+                self._flock.acquire()
+            except filelock.Timeout as exc:
+                raise StoreLocked(
+                    f"{self._flock.lock_file} is held for more than {self.lock_timeout:g} s"
+                ) from exc
+            try:
+                yield
+            finally:
+                self._flock.release()
+
+    def refresh(self) -> None:
+        """Read lines appended since the last call."""
+        with self._mutex:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return
+            if st.st_ino != self._ino or st.st_size < self._offset:
+                self._ids, self._offset, self._ino = {}, 0, st.st_ino
+            if st.st_size == self._offset:
+                return
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+            end = data.rfind(b"\n") + 1
+            for line in data[:end].split(b"\n")[:-1]:
+                ident = line.decode("utf-8", errors="replace").strip()
+                if ident:
+                    self._ids[ident] = None
+            self._offset += end
+
+    def ids(self) -> list[str]:
+        """Every id in the ledger, oldest first (each once)."""
+        with self._mutex:
+            self.refresh()
+            return list(self._ids)
+
+    def __contains__(self, ident: object) -> bool:
+        with self._mutex:
+            self.refresh()
+            return ident in self._ids
+
+    def append(self, ident: str) -> None:
+        """Add one id; on disk when this returns."""
+        self.extend([ident])
+
+    def extend(self, idents: Iterable[str]) -> None:
+        """Add several ids with one write and one fsync; on disk when this returns."""
+        lines = [check_id(ident) for ident in idents]
+        if not lines:
+            return
+        data = "".join(f"{ident}\n" for ident in lines).encode("utf-8")
+        with self._locked():
+            created = not self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                keep = self._complete_length(fd, size)
+                try:
+                    if keep != size:  # a torn last line: cut it so it is not glued to ours
+                        os.ftruncate(fd, keep)
+                    os.lseek(fd, keep, os.SEEK_SET)
+                    view, written = memoryview(data), 0
+                    while written < len(view):
+                        written += os.write(fd, view[written:])
+                    os.fsync(fd)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, keep)
+                    raise StoreWriteError(exc.errno, f"could not append to {self.path}: {exc}") from exc
+            finally:
+                os.close(fd)
+            if created:
+                fsync_dir(self.path.parent)
+        self.refresh()
+
+    @staticmethod
+    def _complete_length(fd: int, size: int) -> int:
+        """Length of the file up to and including its last newline."""
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 4096)
+            os.lseek(fd, start, os.SEEK_SET)
+            chunk = os.read(fd, pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl != -1:
+                return start + nl + 1
+            pos = start
+        return 0

@@ -1,0 +1,235 @@
+"""Outbox: durable outgoing WhatsApp messages (data/outbox.*), on the same journal + snapshot mechanism.
+
+A message goes pending -> claimed (a lease: owner + expiry, so a dead worker's claim returns to pending) ->
+sent, or failed (permanently, or back to pending for a retry). Each claim counts as an attempt and is
+time-stamped (`attempted_at`, `attempts_at`), so a sender that takes over an expired claim sees
+`unknown_outcome` and can check whether the earlier attempt went out before sending again. A dedupe key is
+never queued twice."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from continuity.watchdog.home import Home
+
+from ._engine import DurableMap, Record
+from ._errors import InvalidPhone, InvalidRecord, TokenNotFound
+from ._tokens import data_dir_of
+from ._validate import check_record
+
+PENDING, CLAIMED, SENT, FAILED = "pending", "claimed", "sent", "failed"
+STATES = (PENDING, CLAIMED, SENT, FAILED)
+MAX_TEXT_CHARS = 16 * 1024
+_PHONE_NOISE = re.compile(r"[\s\-().]")
+
+
+def normalize_phone(raw: str) -> str:
+    """Digits only from "+1 555-123-4567" style input; InvalidPhone unless 8-15 digits with a country code."""
+    text = _PHONE_NOISE.sub("", str(raw))
+    if text.startswith("+"):
+        text = text[1:]
+    if not text.isascii() or not text.isdigit() or not 8 <= len(text) <= 15 or text.startswith("0"):
+        raise InvalidPhone(
+            f"{raw!r} is not a phone number: use 8-15 digits including the country code, e.g. 15551234567 "
+            "(a leading '+', spaces and dashes are ignored; no leading 0)"
+        )
+    return text
+
+
+class Outbox(DurableMap):
+    """Messages by id; the worker claims them one at a time and reports the outcome."""
+
+    NAME, KIND, ITEMS_KEY = "outbox", "outbox", "messages"
+
+    @classmethod
+    def open(
+        cls,
+        where: Home | str | os.PathLike[str],
+        *,
+        backup_interval: float = 30.0,
+        max_backups: int = 10,
+        lock_timeout: float = 10.0,
+        source: str = "outbox",
+        clock: Callable[[], float] = time.time,
+        compact_min_bytes: int = 256 * 1024,
+    ) -> Outbox:
+        """Open the outbox of a Home or a data directory (times in seconds, `clock` is wall-clock time)."""
+        data_dir, events = data_dir_of(where)
+        box = cls(
+            data_dir,
+            lock_timeout=lock_timeout,
+            backup_interval=backup_interval,
+            max_backups=max_backups,
+            events_file=events,
+            source=source,
+            clock=clock,
+            compact_min_bytes=compact_min_bytes,
+        )
+        box._open()
+        return box
+
+    # -- indexes: dedupe keys, and the open (pending or claimed) messages in queue order ---------------------
+    def _rebuild_index(self) -> None:
+        self._by_key: dict[str, str] = {}
+        self._open_ids: dict[str, None] = {}
+        for ident, record in self._items.items():
+            self._index_put(ident, None, record)
+
+    def _index_put(self, ident: str, old: Record | None, new: Record) -> None:
+        if new.get("dedupe_key"):
+            self._by_key[new["dedupe_key"]] = ident
+        if new.get("state") in (PENDING, CLAIMED):
+            self._open_ids.setdefault(ident, None)
+        else:
+            self._open_ids.pop(ident, None)
+
+    def _index_del(self, ident: str, old: Record) -> None:
+        if old.get("dedupe_key") and self._by_key.get(old["dedupe_key"]) == ident:
+            del self._by_key[old["dedupe_key"]]
+        self._open_ids.pop(ident, None)
+
+    # -- changes ---------------------------------------------------------------------------------------------
+    def _put(self, record: Record) -> Record:
+        self._commit_locked([["p", record["id"], check_record(record)]])
+        return dict(record)
+
+    def _existing(self, ident: str) -> Record:
+        record = self._items.get(ident)
+        if record is None:
+            raise TokenNotFound(f"no message {ident!r} in the outbox")
+        return dict(record)
+
+    def enqueue(self, phone: str, text: str, *, dedupe_key: str | None = None) -> tuple[Record, bool]:
+        """Queue a message; returns (message, created), or (the existing message, False) for a used key."""
+        phone = normalize_phone(phone)
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+            raise InvalidRecord(f"a message text must be 1-{MAX_TEXT_CHARS} characters")
+        with self._writing():
+            if dedupe_key and dedupe_key in self._by_key:
+                return dict(self._items[self._by_key[dedupe_key]]), False
+            now = round(self._clock(), 3)
+            record: Record = {
+                "id": f"m{int(now * 1000):x}{secrets.token_hex(4)}",
+                "phone": phone,
+                "text": text,
+                "dedupe_key": dedupe_key,
+                "state": PENDING,
+                "created_at": now,
+                "attempts": 0,
+                "attempts_at": [],
+                "attempted_at": None,
+                "claimed_at": None,
+                "claim_owner": None,
+                "lease_expires_at": None,
+                "retry_at": None,
+                "last_error": None,
+                "unknown_outcome": False,
+                "sent_at": None,
+                "failed_at": None,
+            }
+            return self._put(record), True
+
+    def claim(self, owner: str, *, lease_s: float = 120.0) -> Record | None:
+        """The oldest sendable message, now claimed by `owner` for `lease_s` seconds (an attempt), or None.
+
+        A claim whose lease expired (its owner died) is taken over and marked `unknown_outcome`.
+        """
+        self.refresh()
+        with self._mutex:
+            if not self._claimable_exists():
+                return None
+        with self._writing():
+            now = round(self._clock(), 3)
+            for ident in self._open_ids:
+                record = self._items[ident]
+                if self._claimable(record, now):
+                    taken_over = record["state"] == CLAIMED
+                    record = {
+                        **record,
+                        "state": CLAIMED,
+                        "claim_owner": owner,
+                        "claimed_at": now,
+                        "lease_expires_at": round(now + lease_s, 3),
+                        "attempts": record.get("attempts", 0) + 1,
+                        "attempts_at": [*record.get("attempts_at", []), now][-20:],
+                        "attempted_at": now,
+                        "unknown_outcome": bool(record.get("unknown_outcome")) or taken_over,
+                    }
+                    return self._put(record)
+            return None
+
+    def _claimable(self, record: Record, now: float) -> bool:
+        if record.get("state") == PENDING:
+            return not record.get("retry_at") or record["retry_at"] <= now
+        return record.get("state") == CLAIMED and (record.get("lease_expires_at") or 0) <= now
+
+    def _claimable_exists(self) -> bool:
+        now = self._clock()
+        return any(self._claimable(self._items[ident], now) for ident in self._open_ids)
+
+    def mark_sent(self, ident: str, **details: Any) -> Record:
+        """Record that the message went out (extra `details`, e.g. a chat message id, are kept)."""
+        with self._writing():
+            record = self._existing(ident)
+            if record["state"] == SENT:
+                return record
+            now = round(self._clock(), 3)
+            record.update(details)
+            record.update(state=SENT, sent_at=now, lease_expires_at=None, unknown_outcome=False)
+            return self._put(record)
+
+    def mark_failed(
+        self, ident: str, reason: str, *, permanent: bool = False, retry_after_s: float = 0.0
+    ) -> Record:
+        """A failed attempt: back to pending (claimable after `retry_after_s` seconds), or failed for good."""
+        with self._writing():
+            record = self._existing(ident)
+            if record["state"] == SENT:
+                return record
+            now = round(self._clock(), 3)
+            record.update(last_error=str(reason)[:2000], lease_expires_at=None, claim_owner=None)
+            if permanent:
+                record.update(state=FAILED, failed_at=now)
+            else:
+                record.update(
+                    state=PENDING, retry_at=round(now + retry_after_s, 3) if retry_after_s else None
+                )
+            return self._put(record)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def get(self, ident: str) -> Record | None:
+        with self._mutex:
+            self.refresh()
+            record = self._items.get(ident)
+            return dict(record) if record is not None else None
+
+    def find(self, dedupe_key: str) -> Record | None:
+        """The message queued with `dedupe_key`, or None."""
+        with self._mutex:
+            self.refresh()
+            ident = self._by_key.get(dedupe_key)
+            return dict(self._items[ident]) if ident else None
+
+    def list(self, *, state: str | None = None) -> builtins.list[Record]:
+        with self._mutex:
+            self.refresh()
+            return [dict(r) for r in self._items.values() if state is None or r.get("state") == state]
+
+    def counts(self) -> dict[str, int]:
+        """Messages per state; a claim whose lease expired counts as pending."""
+        with self._mutex:
+            self.refresh()
+            now = self._clock()
+            out = dict.fromkeys(STATES, 0)
+            for record in self._items.values():
+                state = record.get("state", PENDING)
+                if state == CLAIMED and (record.get("lease_expires_at") or 0) <= now:
+                    state = PENDING
+                out[state] = out.get(state, 0) + 1
+            return out

@@ -1,0 +1,150 @@
+"""`continuity tokens ...` and `continuity send`: thin wrappers over the token store and the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from continuity.watchdog.atomicfile import write_bytes_atomic
+from continuity.watchdog.cli import CliState, pass_state
+
+from .store import Outbox, StoreError, TokenStore, parse_import
+
+
+@contextlib.contextmanager
+def _domain_errors() -> Iterator[None]:
+    """Store errors (bad input, lock timeout, full disk) become a one-line CLI error."""
+    try:
+        yield
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _open_store(state: CliState) -> TokenStore:
+    worker = state.config.worker
+    return TokenStore.open(
+        state.home, backup_interval=worker.backup_interval, max_backups=worker.max_backups, source="cli"
+    )
+
+
+@click.group()
+def tokens() -> None:
+    """Tracked tokens: add, list, remove, import, export, back up (on disk when a command returns)."""
+
+
+@tokens.command("add")
+@click.argument("token_id")
+@click.option("--symbol", default=None, help="Token symbol, e.g. PEPE.")
+@click.option("--chain", default=None, help="Chain, e.g. ethereum.")
+@click.option("--data", "data_json", default=None, metavar="JSON", help="More fields, as a JSON object.")
+@pass_state
+def add(state: CliState, token_id: str, symbol: str | None, chain: str | None, data_json: str | None) -> None:
+    """Add a token (fails if the id is already tracked)."""
+    fields: dict[str, Any] = {}
+    if data_json is not None:
+        try:
+            fields = json.loads(data_json)
+        except ValueError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from exc
+        if not isinstance(fields, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--data")
+        fields.pop("id", None)
+    fields.update({key: value for key, value in (("symbol", symbol), ("chain", chain)) if value is not None})
+    with _domain_errors(), _open_store(state) as store:
+        record = store.add(token_id, **fields)
+    click.echo(f"added {record['id']}")
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON array of records, each with "id".')
+@pass_state
+def list_(state: CliState, as_json: bool) -> None:
+    """List tracked tokens."""
+    with _domain_errors(), _open_store(state) as store:
+        records = store.list()
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no tokens tracked")
+    for record in records:
+        click.echo(f"{record['id']}\t{record.get('symbol') or '-'}\t{record.get('chain') or '-'}")
+
+
+@tokens.command("remove")
+@click.argument("token_id")
+@pass_state
+def remove(state: CliState, token_id: str) -> None:
+    """Stop tracking a token."""
+    with _domain_errors(), _open_store(state) as store:
+        store.remove(token_id)
+    click.echo(f"removed {token_id}")
+
+
+@tokens.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@pass_state
+def import_(state: CliState, file: str) -> None:
+    """Import tokens from FILE: a JSON list of records, an object keyed by id, or JSON lines (all or none)."""
+    with open(file, "rb") as handle:
+        data = handle.read()
+    with _domain_errors():
+        records = parse_import(data, what=click.format_filename(file))
+        with _open_store(state) as store:
+            count = store.import_records(records)
+    click.echo(f"imported {count} token(s)")
+
+
+@tokens.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="File (default: stdout).",
+)
+@pass_state
+def export(state: CliState, output: str | None) -> None:
+    """Print every token as a JSON array (the format `tokens import` reads)."""
+    with _domain_errors(), _open_store(state) as store:
+        records = store.list()
+    text = json.dumps(records, ensure_ascii=False, indent=1)
+    if output is None:
+        click.echo(text)
+    else:
+        write_bytes_atomic(output, (text + "\n").encode("utf-8"))
+        click.echo(f"exported {len(records)} token(s) to {output}", err=True)
+
+
+@tokens.command("backup")
+@pass_state
+def backup(state: CliState) -> None:
+    """Write a verified backup to data/backups/ now."""
+    with _domain_errors(), _open_store(state) as store:
+        path = store.backup()
+    click.echo(str(path))
+
+
+@click.command()
+@click.argument("phone")
+@click.argument("text")
+@click.option("--dedupe-key", default=None, help="Never queue two messages with this key.")
+@pass_state
+def send(state: CliState, phone: str, text: str, dedupe_key: str | None) -> None:
+    """Queue TEXT for PHONE (digits with country code; '+', spaces and dashes are ignored)."""
+    worker = state.config.worker
+    with (
+        _domain_errors(),
+        Outbox.open(
+            state.home, backup_interval=worker.backup_interval, max_backups=worker.max_backups, source="cli"
+        ) as box,
+    ):
+        message, created = box.enqueue(phone, text, dedupe_key=dedupe_key)
+    if created:
+        click.echo(f"queued {message['id']} to {message['phone']}")
+    else:
+        click.echo(f"already queued as {message['id']} ({message['state']}); not queued again")
