@@ -22,6 +22,11 @@ COMMANDS: dict[str, str] = {
     "send": "continuity.worker.store_commands:send",
     "simulator": "continuity.worker.simulator.command:simulator",
     "doctor": "continuity.worker.browser_commands:doctor",
+    "install": "continuity.watchdog.boot_commands:install",
+    "uninstall": "continuity.watchdog.boot_commands:uninstall",
+    "logs": "continuity.watchdog.logs_command:logs",
+    "whatsapp": "continuity.worker.session_commands:whatsapp",
+    "demo": "continuity.worker.demo:demo",
 }
 
 

@@ -44,6 +44,7 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class WhatsAppConfig:
+    enabled: bool = True  # false: run store, jobs and outbox without a browser (messages wait in the outbox)
     url: str = "https://web.whatsapp.com"
     driver: str = field(default="undetected", metadata=_rule("choice", ("undetected", "selenium")))
     headless: bool = False
@@ -53,6 +54,9 @@ class WhatsAppConfig:
     reconnect_backoff: list[float] = field(default_factory=lambda: [1.0, 60.0], metadata=_rule("pair"))
     session_max_mb: float = field(default=500.0, metadata=_rule(POSITIVE))
     send_min_interval: float = field(default=3.0, metadata=_rule(NON_NEGATIVE))
+    send_ack_timeout: float = field(default=30.0, metadata=_rule(POSITIVE))  # s to wait for a message's tick
+    loading_timeout: float = field(default=60.0, metadata=_rule(POSITIVE))  # s on "Loading your chats" before reload
+    takeover_on_conflict: bool = True  # click "Use here" when WhatsApp is open elsewhere
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,25 @@ class ApiConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = field(default=8765, metadata=_rule("port"))
-    token: str = ""
+    token: str = ""  # required for POST; empty: one is generated into run/api_token (mode 0600)
+    # Extra Host header names accepted besides the bound address and localhost (e.g. the machine's LAN name
+    # when host = "0.0.0.0"); every other Host is refused (DNS-rebinding guard).
+    allowed_hosts: list[str] = field(default_factory=list)
+    # Seconds a POST of a worker action waits for the worker's answer before replying 202 "queued".
+    action_wait: float = field(default=10.0, metadata=_rule(POSITIVE))
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    webhook_url: str = ""
+    webhook_url: str = ""  # http(s) URL; a JSON POST per alert (checked when the watchdog starts)
     telegram_bot_token: str = ""
     telegram_chat_id: str = ""
+    telegram_api_base: str = "https://api.telegram.org"  # http(s) URL; tests point it at a local receiver
+    offline_alert_after: float = field(default=600.0, metadata=_rule(POSITIVE))  # s offline before an alert
+    alert_min_interval: float = field(default=900.0, metadata=_rule(NON_NEGATIVE))  # s between alerts of one kind
+    crash_loop_restarts: int = field(default=5, metadata=_rule(POSITIVE))  # worker exits or hangs ...
+    crash_loop_window: float = field(default=600.0, metadata=_rule(POSITIVE))  # ... within this many s
+    poll_interval: float = field(default=5.0, metadata=_rule(POSITIVE))  # s between looks at logs/events.jsonl
 
 
 @dataclass(frozen=True)

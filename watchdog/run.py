@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import AlreadyRunning, ConfigError
-from .config import load_config
+from .config import Config, load_config
 from .events import EventLog
 from .home import Home
 from .instance import single_instance
@@ -32,6 +33,24 @@ def _install_stop_signals(supervisor: Supervisor) -> None:
             signal.signal(getattr(signal, name), handler)
 
 
+def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) -> list[Callable[[], None]]:
+    """The HTTP API and the alert threads (each optional); returns their stop functions."""
+    stops: list[Callable[[], None]] = []
+    if config.api.enabled:  # imported only when used: every module costs the watchdog's RSS
+        from .api import start_api
+
+        api = start_api(home, config, supervisor, events=supervisor.events)
+        if api is not None:
+            stops.append(api.stop)
+    if config.alerts.webhook_url or config.alerts.telegram_bot_token or config.alerts.telegram_chat_id:
+        from .alerts import start_alerts
+
+        alerts = start_alerts(home.events_file, home.heartbeat_file, config.alerts, events=supervisor.events)
+        if alerts is not None:
+            stops.append(alerts.stop)
+    return stops
+
+
 def run(home: Home, *, if_not_running: bool = False) -> int:
     """Supervise `home` until stopped; prints why when it gives up. Returns the process exit code."""
     try:
@@ -45,7 +64,12 @@ def run(home: Home, *, if_not_running: bool = False) -> int:
             configure_watchdog_logging(home, console=os.environ.get(DETACHED_ENV) != "1")
             supervisor = Supervisor(home, config, events=EventLog(home.events_file, source="watchdog"))
             _install_stop_signals(supervisor)
-            code = supervisor.run()
+            stops = _start_operator_surface(home, config, supervisor)
+            try:
+                code = supervisor.run()
+            finally:
+                for stop in stops:
+                    stop()
     except AlreadyRunning as exc:
         if if_not_running:
             print(f"{exc}; nothing to do")

@@ -73,12 +73,18 @@ class Supervisor:
         self.output_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._wake = threading.Event()
         self._stop_reason: str | None = None
+        self._restart_reason: str | None = None
         self.on_state_change: list[Callable[[Supervisor], None]] = []
 
     # -- control -------------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
         """Ask the loop to stop the worker's tree and exit 0 (safe from signal handlers and other threads)."""
         self._stop_reason = reason
+        self._wake.set()
+
+    def request_restart(self, reason: str = "restart requested") -> None:
+        """Ask the loop to kill the worker's tree and start a new worker now (API "restart-worker")."""
+        self._restart_reason = reason
         self._wake.set()
 
     def transition(self, new: WatchdogState, detail: str = "") -> None:
@@ -123,7 +129,10 @@ class Supervisor:
         if self._stop_reason is not None:
             self._stop()
             return
-        if self.state is WatchdogState.RUNNING and self.worker is not None:
+        if self._restart_reason is not None and self.state is WatchdogState.RUNNING and self.worker is not None:
+            reason, self._restart_reason = self._restart_reason, None
+            self._on_restart_request(self.worker, reason)
+        elif self.state is WatchdogState.RUNNING and self.worker is not None:
             if self.worker.exited.is_set():
                 self._on_worker_exit(self.worker)
             else:
@@ -215,10 +224,17 @@ class Supervisor:
         }
         self._schedule_restart(uptime, f"worker hung ({what})")
 
+    def _on_restart_request(self, worker: WorkerProcess, reason: str) -> None:
+        self.events.emit("restart_requested", pid=worker.pid, reason=reason)
+        self._kill_tree(worker, why=reason)
+        self.last_exit = {"pid": worker.pid, "code": worker.returncode, "description": reason, "at": self._wall()}
+        self.next_start_at = self._clock()
+        self.transition(WatchdogState.BACKOFF, f"{reason}; restarting now")
+
     def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
         report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
         self.events.emit("tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed)
-        swept = sweep_profile(self.home.profile_dir)
+        swept = sweep_profile(self.home)
         if swept:
             self.events.emit("profile_swept", pids=swept)
 
@@ -308,12 +324,12 @@ class Supervisor:
             logger.warning("could not write %s: %s", self.home.watchdog_state_file, exc)
 
 
-def sweep_profile(profile_dir: Path) -> list[int]:
-    """Kill any Chromium still holding the instance's profile (only when a profile exists)."""
-    if not profile_dir.exists():
+def sweep_profile(home: Home) -> list[int]:
+    """Kill any Chromium (or private chromedriver) still holding the instance's profile; only when one exists."""
+    if not home.profile_dir.exists():
         return []
-    try:
-        from continuity.worker.browser.hygiene import sweep_profile_holders
-    except ImportError:  # the browser package is optional for a custom worker_command
+    try:  # psutil only: the browser package's hygiene never imports selenium
+        from continuity.worker.browser import private_driver_path, sweep_profile_holders
+    except ImportError:
         return []
-    return list(sweep_profile_holders(profile_dir))
+    return list(sweep_profile_holders(home.profile_dir, driver_exe=private_driver_path(home)))

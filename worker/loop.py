@@ -25,11 +25,15 @@ logger = logging.getLogger("continuity.worker")
 
 WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
 
-Turn = Callable[["WorkerLoop"], None]
+# A turn does one bounded piece of work and returns the seconds until it wants to run again (None: no wish).
+Turn = Callable[["WorkerLoop"], float | None]
+StatusProvider = Callable[[], dict[str, Any]]
+MIN_PASS_S = 0.05  # never spin: at most 20 passes a second
 
 
 class WorkerLoop:
-    """Runs `turns` every heartbeat_interval seconds and writes run/heartbeat.json after each pass."""
+    """Runs `turns` in passes (at least every heartbeat_interval seconds, sooner when a turn asks) and writes
+    run/heartbeat.json after each pass."""
 
     def __init__(
         self,
@@ -54,6 +58,8 @@ class WorkerLoop:
         self._watchdog_pid = int(os.environ.get(WATCHDOG_PID_ENV, "0") or 0)
         # Sections that other parts of the worker fill in (tokens, outbox, whatsapp); shown in the heartbeat.
         self.status: dict[str, Any] = {"whatsapp": {"state": "disabled", "connected": False}}
+        self.status_providers: list[StatusProvider] = []
+        self.resources: list[Any] = []
 
     def request_stop(self, reason: str) -> None:
         """Finish the current turn, then exit 0 (safe from signal handlers)."""
@@ -87,6 +93,11 @@ class WorkerLoop:
             "rss_bytes": rss,
             **self.status,
         }
+        for provider in self.status_providers:
+            try:
+                payload.update(provider())
+            except Exception:  # a broken section must not stop the heartbeat
+                logger.exception("heartbeat section failed")
         write_heartbeat(self.home.heartbeat_file, payload)
         return payload
 
@@ -101,20 +112,18 @@ class WorkerLoop:
         self.events.emit("worker_started", pid=os.getpid())
         self.heartbeat()
         interval = self.config.worker.heartbeat_interval
-        next_turn = self._clock()
         while not self.stop_requested.is_set():
+            wait = interval
             for turn in self.turns:
                 if self.stop_requested.is_set():
                     break
-                turn(self)
+                hint = turn(self)
+                if hint is not None:
+                    wait = min(wait, hint)
             self.heartbeat()
             if self._watchdog_gone():
                 self.request_stop("the watchdog that started this worker is gone")
                 break
-            next_turn += interval
-            now = self._clock()
-            if next_turn < now:  # a slow turn: do not try to catch up in a burst
-                next_turn = now + interval
-            self.stop_requested.wait(next_turn - now)
+            self.stop_requested.wait(max(MIN_PASS_S, wait))
         self.events.emit("worker_stopped", pid=os.getpid())
         return 0

@@ -1,25 +1,78 @@
-"""Assembling the worker process: logging, signal handlers, the loop and its turns."""
+"""Assembling the worker process: store, outbox, ledger, jobs, notify, actions, the WhatsApp session, the loop."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from typing import Any
 
 from continuity.watchdog._errors import ConfigError
 from continuity.watchdog.config import Config, load_config
 from continuity.watchdog.home import Home
 from continuity.watchdog.logsetup import configure_worker_logging
 
+from .actions import ActionDispatcher
+from .jobs import Job, JobContext, JobRunner
 from .loop import WorkerLoop
+from .notify import NotifyJob
 
 EX_CONFIG = 78  # the configuration is wrong: the watchdog will not restart this worker
+NOTIFY_INTERVAL_S = 2.0
+
+logger = logging.getLogger("continuity.worker")
+
+
+def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLoop:
+    """The worker loop with every turn wired; `session` (a WhatsApp session) adds probing and sending."""
+    from .store import Ledger, Outbox, TokenStore  # after the first heartbeat: filelock is a heavy import
+
+    loop = WorkerLoop(home, config)
+    wc = config.worker
+    store = TokenStore.open(home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker")
+    outbox = Outbox.open(home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker")
+    ledger = Ledger(home)
+    context = JobContext(store, outbox, ledger, logging.getLogger("continuity.job"), loop.stop_requested, home, config)
+    runner = JobRunner.from_config(config.jobs, context, events=loop.events)
+    runner.add(Job(name="notify", function=NotifyJob(config.notify, events=loop.events), interval_s=NOTIFY_INTERVAL_S))
+    actions = ActionDispatcher(home.control_dir, events=loop.events)
+    loop.turns.append(actions)
+    if session is not None:
+        session.attach(loop, outbox=outbox, actions=actions)
+    loop.turns.append(runner)
+
+    def backups(_loop: WorkerLoop) -> None:
+        store.maybe_backup()
+        outbox.maybe_backup()
+
+    loop.turns.append(backups)
+    loop.status_providers.append(
+        lambda: {
+            "tokens": {"active": store.count()},
+            "outbox": {"pending": outbox.counts().get("pending", 0), **outbox.counts()},
+            "jobs": runner.status(),
+        }
+    )
+    loop.resources = [store, outbox]  # closed when the loop ends
+    return loop
 
 
 def run_worker(home: Home, config: Config) -> int:
     """Run the worker until it is asked to stop; returns its exit code."""
     configure_worker_logging()
-    loop = WorkerLoop(home, config)
+    session = None
+    if config.whatsapp.enabled:
+        from .session import WhatsAppSession  # selenium is imported only by the session's browser launcher
+
+        session = WhatsAppSession(home, config)
+    loop = build_worker(home, config, session=session)
     loop.install_signal_handlers()
-    return loop.run()
+    try:
+        return loop.run()
+    finally:
+        if session is not None:
+            session.close()
+        for resource in loop.resources:
+            resource.close()
 
 
 def main(home: Home | None = None) -> int:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,13 @@ def wakeups(pid: int) -> int:
     return total
 
 
+def free_port() -> int:
+    """A TCP port free right now on 127.0.0.1 (bound to port 0, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20)
@@ -70,9 +78,13 @@ def main() -> None:
         home = Path(tmp)
         toy = home / "toy_worker.py"
         toy.write_text(TOY)
+        port = free_port()
         command = f"worker_command = {json.dumps([sys.executable, str(toy)])}\n" if args.worker == "toy" else ""
         (home / "continuity.toml").write_text(
-            "[watchdog]\nrestart_delay = 0\nrestart_limit = 1000\n" + command + "[worker]\nheartbeat_interval = 1\n"
+            "[watchdog]\nrestart_delay = 0\nrestart_limit = 1000\n"
+            + command
+            + "[worker]\nheartbeat_interval = 1\n"
+            + f"[api]\nenabled = true\nport = {port}\n"
         )
         heartbeat = home / "run" / "heartbeat.json"
         watchdog = subprocess.Popen(
@@ -83,6 +95,7 @@ def main() -> None:
         )
         try:
             wait_new_heartbeat(heartbeat, None)
+            print(f"watchdog RSS with the API up: {psutil.Process(watchdog.pid).memory_info().rss / 1e6:.1f} MB")
             latencies = []
             for _ in range(args.rounds):
                 time.sleep(0.3)
@@ -92,7 +105,7 @@ def main() -> None:
                 os.kill(old, signal.SIGKILL)
                 latencies.append((wait_new_heartbeat(heartbeat, old) - start) * 1000)
             latencies.sort()
-            print(f"worker: {args.worker}; rounds: {args.rounds}")
+            print(f"worker: {args.worker}; rounds: {args.rounds}; API on 127.0.0.1:{port}")
             print(
                 "restart latency (kill -9 -> new worker's first heartbeat): "
                 f"median {statistics.median(latencies):.1f} ms, "

@@ -260,10 +260,7 @@ class DurableMap:
     def maybe_backup(self) -> Path | None:
         """A backup if `backup_interval` seconds passed since the newest one and something changed since."""
         with self._mutex:
-            if (
-                self._last_backup_at is not None
-                and self._clock() - self._last_backup_at < self.backup_interval
-            ):
+            if self._last_backup_at is not None and self._clock() - self._last_backup_at < self.backup_interval:
                 return None
             with self._writing():
                 return self._maybe_backup_locked()
@@ -293,9 +290,7 @@ class DurableMap:
     def _backup_locked(self, data: bytes | None = None) -> Path:
         now = self._clock()
         data = self._render(self._gen) if data is None else data
-        info = snap.write_backup(
-            self.backup_dir, self.NAME, data, now=now, gen=self._gen, offset=self._journal.offset
-        )
+        info = snap.write_backup(self.backup_dir, self.NAME, data, now=now, gen=self._gen, offset=self._journal.offset)
         snap.prune_backups(self.backup_dir, self.NAME, keep=self.max_backups)
         self._last_backup_at, self._last_backup_version = now, (info.gen, info.offset)
         return info.path

@@ -43,9 +43,7 @@ def _json_lines(text: str, what: str, whole_error: ValueError) -> list[dict[str,
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise ImportFormatError(
-                f"{what} line {number} is not valid JSON ({exc}): nothing was imported"
-            ) from exc
+            raise ImportFormatError(f"{what} line {number} is not valid JSON ({exc}): nothing was imported") from exc
         if not isinstance(record, dict):
             raise ImportFormatError(f"{what} line {number} is not a JSON object: nothing was imported")
         records.append(record)

@@ -119,9 +119,7 @@ class Journal:
         try:
             write_bytes_atomic(self.path, frame({"gen": gen}))
         except OSError as exc:
-            raise StoreWriteError(
-                exc.errno, f"could not start a new journal {self.path.name}: {exc}"
-            ) from exc
+            raise StoreWriteError(exc.errno, f"could not start a new journal {self.path.name}: {exc}") from exc
         self.open()
 
     def close(self) -> None:

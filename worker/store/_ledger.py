@@ -43,9 +43,7 @@ class Ledger:
             try:
                 self._flock.acquire()
             except filelock.Timeout as exc:
-                raise StoreLocked(
-                    f"{self._flock.lock_file} is held for more than {self.lock_timeout:g} s"
-                ) from exc
+                raise StoreLocked(f"{self._flock.lock_file} is held for more than {self.lock_timeout:g} s") from exc
             try:
                 yield
             finally:

@@ -173,6 +173,35 @@ class Outbox(DurableMap):
         now = self._clock()
         return any(self._claimable(self._items[ident], now) for ident in self._open_ids)
 
+    def note(self, ident: str, **details: Any) -> Record:
+        """Durably attach `details` to a message without changing its state (e.g. what the chat showed before a
+        send, so a later attempt can tell whether the earlier one went out)."""
+        with self._writing():
+            record = self._existing(ident)
+            record.update(details)
+            return self._put(record)
+
+    def release_claims(self, *, except_owner: str) -> int:
+        """Hand back claims of any other owner at once (a restarted worker: its predecessor is dead); their
+        outcome is unknown. Returns how many."""
+        self.refresh()
+        with self._writing():
+            released = 0
+            for ident in list(self._open_ids):
+                record = self._items[ident]
+                if record.get("state") == CLAIMED and record.get("claim_owner") != except_owner:
+                    self._put(
+                        {
+                            **record,
+                            "state": PENDING,
+                            "claim_owner": None,
+                            "lease_expires_at": None,
+                            "unknown_outcome": True,
+                        }
+                    )
+                    released += 1
+            return released
+
     def mark_sent(self, ident: str, **details: Any) -> Record:
         """Record that the message went out (extra `details`, e.g. a chat message id, are kept)."""
         with self._writing():
@@ -184,9 +213,7 @@ class Outbox(DurableMap):
             record.update(state=SENT, sent_at=now, lease_expires_at=None, unknown_outcome=False)
             return self._put(record)
 
-    def mark_failed(
-        self, ident: str, reason: str, *, permanent: bool = False, retry_after_s: float = 0.0
-    ) -> Record:
+    def mark_failed(self, ident: str, reason: str, *, permanent: bool = False, retry_after_s: float = 0.0) -> Record:
         """A failed attempt: back to pending (claimable after `retry_after_s` seconds), or failed for good."""
         with self._writing():
             record = self._existing(ident)
@@ -197,9 +224,7 @@ class Outbox(DurableMap):
             if permanent:
                 record.update(state=FAILED, failed_at=now)
             else:
-                record.update(
-                    state=PENDING, retry_at=round(now + retry_after_s, 3) if retry_after_s else None
-                )
+                record.update(state=PENDING, retry_at=round(now + retry_after_s, 3) if retry_after_s else None)
             return self._put(record)
 
     # -- reading ---------------------------------------------------------------------------------------------

@@ -103,9 +103,7 @@ def load_state(m: DurableMap) -> None:
     m._snap_key, m._snap_size = key, key[1] if key else 0
 
 
-def _restore(
-    m: DurableMap, exists: bool, damage: str | None, j_gen: int | None
-) -> tuple[dict[str, Record], bool, int]:
+def _restore(m: DurableMap, exists: bool, damage: str | None, j_gen: int | None) -> tuple[dict[str, Record], bool, int]:
     """State from the newest valid backup (+ the journal if not older); moves the damaged file aside."""
     reason = damage or "missing while its journal exists"
     moved = _move_aside(m, m.snapshot_path, "snapshot") if exists else None

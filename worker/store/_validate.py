@@ -18,9 +18,7 @@ def check_id(ident: Any) -> str:
     if not isinstance(ident, str) or not ident.strip():
         raise InvalidRecord(f"an id must be a non-empty string, not {ident!r}")
     if len(ident) > MAX_ID_CHARS or _CONTROL.search(ident):
-        raise InvalidRecord(
-            f"id {ident[:40]!r}... is longer than {MAX_ID_CHARS} characters or has control characters"
-        )
+        raise InvalidRecord(f"id {ident[:40]!r}... is longer than {MAX_ID_CHARS} characters or has control characters")
     return ident
 
 

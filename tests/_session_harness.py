@@ -1,0 +1,56 @@
+"""Driving a real WhatsAppSession (real Chromium, real simulator) from a test, turn by turn."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from continuity.watchdog.config import Config, WhatsAppConfig
+from continuity.watchdog.events import EventLog
+from continuity.watchdog.home import Home
+from continuity.worker.session import WhatsAppSession, WhatsAppState
+
+
+def session_config(sim_url: str, **whatsapp: Any) -> Config:
+    """Headless, fast probes and short backoffs, pointed at the simulator."""
+    settings: dict[str, Any] = {
+        "url": sim_url,
+        "headless": True,
+        "probe_interval": 0.5,
+        "reconnect_backoff": [0.2, 2.0],
+        "send_min_interval": 0.0,
+        "send_ack_timeout": 3.0,
+        **whatsapp,
+    }
+    return Config(whatsapp=WhatsAppConfig(**settings))
+
+
+def drive(
+    session: WhatsAppSession,
+    until: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    extra: Callable[[], Any] | None = None,
+) -> Any:
+    """Call session.turn() (and `extra`) like the worker loop does until `until()` is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hint = session.turn()
+        if extra is not None:
+            extra()
+        result = until()
+        if result:
+            return result
+        time.sleep(min(0.1, hint if hint is not None else 0.1))
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; state {session.state.value}")
+
+
+def linked_session(home: Home, sim: Any, **whatsapp: Any) -> WhatsAppSession:
+    """A session that has shown a QR, been scanned, and made its login durable."""
+    session = WhatsAppSession(home, session_config(sim.url, **whatsapp), events=EventLog(home.events_file, source="t"))
+    drive(session, lambda: session.state is WhatsAppState.QR, timeout=30, what="QR")
+    sim.scan()
+    drive(session, lambda: session.state is WhatsAppState.READY and session.was_linked(), timeout=30, what="ready")
+    return session

@@ -1,0 +1,430 @@
+"""The watchdog's HTTP API and dashboard (it stays up while the worker restarts).
+
+GET  /                                   the dashboard (static files from watchdog/static/)
+GET  /healthz                            200 when supervising and the worker's heartbeat is fresh, else 503
+GET  /api/status                         what `continuity status --json` shows, plus a small token preview
+GET  /api/events?since=UNIX_S&limit=N    recent events from logs/events.jsonl
+GET  /api/whatsapp/persistent-connection the connection in the seed's JSON shape
+POST /api/whatsapp/persistent-connection {"action": ...} with `Authorization: Bearer TOKEN`
+GET  /api/whatsapp/qr.png                session/qr.png while a scan is needed, else 404
+
+Every request's Host must be the bound address or localhost (DNS-rebinding guard); no CORS headers are sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._http import MAX_BODY_BYTES, HttpServer, Request, Response, error_response
+from .config import Config
+from .control import WORKER_ACTIONS, ActionTimeout, submit, wait_result
+from .events import EventLog
+from .home import Home
+from .states import WatchdogState
+from .status import collect_status
+from .supervisor import Supervisor
+
+# hmac.compare_digest is this same function; importing hmac loads OpenSSL (~3.5 MB) into the watchdog.
+from _operator import _compare_digest as compare_digest  # isort: skip
+
+logger = logging.getLogger("continuity.api")
+
+ACTIONS = ("restart-worker", *WORKER_ACTIONS)
+TOKEN_FILE, INFO_FILE = "api_token", "api.json"
+CONNECTION_PATH = "/api/whatsapp/persistent-connection"
+STATIC_DIR = Path(__file__).with_name("static")
+_STATIC = {
+    "/": ("dashboard.html", "text/html; charset=utf-8"),
+    "/static/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_LOG_INTERVAL_S = 60.0  # at most one log line and one event per kind of refusal per this many seconds
+_SIZE_CACHE_S = 60.0
+
+
+def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
+    """The API token and the file holding it: `[api] token`, else run/api_token (generated once, mode 0600)."""
+    if config.api.token:
+        return config.api.token, None
+    path = home.run_dir / TOKEN_FILE
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+        if len(existing) >= 32:
+            os.chmod(path, 0o600)
+            return existing, path
+    except (OSError, UnicodeDecodeError):
+        pass
+    token = os.urandom(24).hex()
+    home.run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return token, path
+
+
+class _RateLimiter:
+    """Allows one record per kind per `interval_s` seconds and counts what it held back."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float]) -> None:
+        self.interval_s, self._clock, self._lock = interval_s, clock, threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, kind: str) -> int | None:
+        """None when held back, else how many records of `kind` were held back since the last one allowed."""
+        with self._lock:
+            now, last = self._clock(), self._last.get(kind)
+            if last is not None and now - last < self.interval_s:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return None
+            self._last[kind] = now
+            return self._held.pop(kind, 0)
+
+
+def _json(status: int, obj: Any, **headers: str) -> Response:
+    return Response(status, json.dumps(obj, default=str).encode(), headers=dict(headers))
+
+
+def tail_events(path: Path, *, since: float, limit: int, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """Events newer than `since` (Unix seconds) from the last `max_bytes` of the file, oldest first."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first line is probably cut
+    found: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("ts"), int | float) and event["ts"] > since:
+            found.append(event)
+    return found[-limit:]
+
+
+def token_preview(path: Path, *, limit: int = 20) -> dict[str, Any] | None:
+    """A few tracked tokens (id, symbol, chain) from data/tracked_tokens.json, read cheaply (first lines only)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return None
+    records: list[Any] = []
+    count: Any = None
+    try:
+        whole = json.loads(head)
+        records = whole.get("tokens", []) if isinstance(whole, dict) and "format" in whole else whole
+        if isinstance(records, dict):
+            records = [{"id": key, **value} for key, value in records.items() if isinstance(value, dict)]
+        count = whole.get("count", len(records)) if isinstance(whole, dict) and "format" in whole else len(records)
+    except ValueError:  # bigger than what was read: the snapshot holds one record a line
+        for line in head.split(b"\n")[:-1]:
+            text = line.strip().rstrip(b",")
+            if text.startswith(b'{"format"'):
+                header = json.loads(text.split(b',"tokens":[')[0] + b"}")
+                count = header.get("count")
+                continue
+            try:
+                records.append(json.loads(text))
+            except ValueError:
+                continue
+    items = [
+        {key: str(record.get(key, ""))[:200] for key in ("id", "symbol", "chain")}
+        for record in records[:limit]
+        if isinstance(record, dict)
+    ]
+    return {"count": count, "items": items}
+
+
+def _dir_size(path: Path) -> int:
+    total, stack = 0, [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+class ApiApp:
+    """Routes requests; one instance per watchdog process, called from many threads."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        *,
+        supervisor: Supervisor,
+        events: EventLog,
+        token: str,
+        bound: tuple[str, int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.home, self.config, self.supervisor, self.events = home, config, supervisor, events
+        self._token = token.encode()
+        self.action_wait_s = config.api.action_wait
+        host, port = bound
+        names = {"127.0.0.1", "localhost", "[::1]", *(h.lower() for h in config.api.allowed_hosts)}
+        names.add(f"[{host}]" if ":" in host else host.lower())
+        self._hosts, self._port = names, port
+        self._limiter = _RateLimiter(SECURITY_LOG_INTERVAL_S, clock)
+        self._clock = clock
+        self._size_cache: tuple[float, int] | None = None
+
+    # -- guards --------------------------------------------------------------------------------------------
+    def host_allowed(self, value: str | None) -> bool:
+        """Is `value` (a Host header) the bound address or localhost, with no port or the bound port?"""
+        if not value:
+            return False
+        value = value.strip().lower()
+        name, port = value, ""
+        if value.startswith("["):
+            end = value.find("]")
+            name, rest = value[: end + 1], value[end + 1 :]
+            if rest:
+                if not rest.startswith(":"):
+                    return False
+                port = rest[1:]
+        elif ":" in value:
+            name, _, port = value.rpartition(":")
+        if port and port != str(self._port):
+            return False
+        return name in self._hosts
+
+    def _security(self, kind: str, message: str, **fields: Any) -> None:
+        held = self._limiter.allow(kind)
+        if held is None:
+            return
+        logger.warning("%s (%d more held back since the last report)", message, held)
+        self.events.emit(kind, held_back=held, **fields)
+
+    def _authorized(self, request: Request) -> bool:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and compare_digest(given.strip().encode(), self._token):
+            return True
+        reason = "no token" if not given else "wrong token"
+        self._security(
+            "api_auth_failed", f"API: refused {request.method} {request.path[:80]} from {request.client}: {reason}",
+            client=request.client, path=request.path[:200], reason=reason,
+        )  # fmt: skip
+        return False
+
+    # -- routing -------------------------------------------------------------------------------------------
+    def __call__(self, request: Request) -> Response:
+        host = request.headers.get("host")
+        if not self.host_allowed(host):
+            shown = (host or "")[:100]
+            self._security(
+                "api_foreign_host", f"API: refused a request for Host {shown!r} from {request.client}",
+                client=request.client, host=shown,
+            )  # fmt: skip
+            return error_response(403, "this Host is not served here (use http://127.0.0.1 or localhost)")
+        path, method = request.path, request.method
+        if method == "HEAD":
+            method = "GET"
+        if path == CONNECTION_PATH and method == "POST":
+            return self.post_action(request)
+        routes: dict[str, Callable[[Request], Response]] = {
+            "/healthz": self.healthz,
+            "/api/status": self.status,
+            "/api/events": self.recent_events,
+            CONNECTION_PATH: self.connection,
+            "/api/whatsapp/qr.png": self.qr_png,
+        }
+        handler = routes.get(path) or (self.static if path in _STATIC else None)
+        if handler is None:
+            return error_response(404, "not found")
+        if method != "GET":
+            allow = "GET, HEAD, POST" if path == CONNECTION_PATH else "GET, HEAD"
+            response = error_response(405, f"{request.method} is not allowed here")
+            response.headers["Allow"] = allow
+            return response
+        return handler(request)
+
+    def static(self, request: Request) -> Response:
+        name, content_type = _STATIC[request.path]
+        body = (STATIC_DIR / name).read_bytes()
+        return Response(200, body, content_type, {"Content-Security-Policy": _CSP})
+
+    def healthz(self, _request: Request) -> Response:
+        sup = self.supervisor
+        fresh = sup.state is WatchdogState.RUNNING and sup.monitor.last_change is not None
+        fresh = fresh and not sup.monitor.is_stale()
+        return Response(200 if fresh else 503, b"ok\n" if fresh else b"unavailable\n", "text/plain; charset=utf-8")
+
+    def status(self, _request: Request) -> Response:
+        report, _code = collect_status(self.home, self.config)
+        report["tokens_preview"] = token_preview(self.home.data_dir / "tracked_tokens.json")
+        report["api"] = {"actions": list(ACTIONS)}
+        return _json(200, report)
+
+    def recent_events(self, request: Request) -> Response:
+        try:
+            since = float(request.query.get("since") or 0)
+            limit = min(1000, max(1, int(request.query.get("limit") or 200)))
+        except ValueError:
+            return error_response(400, "since must be Unix seconds and limit a whole number")
+        return _json(200, {"events": tail_events(self.home.events_file, since=since, limit=limit)})
+
+    def qr_png(self, _request: Request) -> Response:
+        path = self.home.session_dir / "qr.png"
+        try:
+            if path.stat().st_size <= 1 << 20:
+                return Response(200, path.read_bytes(), "image/png")
+        except OSError:
+            pass
+        return error_response(404, "no QR code to scan right now")
+
+    def _profile_size(self) -> int:
+        now = self._clock()
+        if self._size_cache is None or now - self._size_cache[0] > _SIZE_CACHE_S:
+            self._size_cache = (now, _dir_size(self.home.profile_dir))
+        return self._size_cache[1]
+
+    def connection(self, _request: Request) -> Response:
+        report, _code = collect_status(self.home, self.config)
+        return _json(200, self.connection_view(report))
+
+    def connection_view(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The seed's persistent-connection shape, from the status report and the profile directory."""
+        beat = (report.get("heartbeat") or {}) if report["worker"]["alive"] else {}
+        wa = beat.get("whatsapp") or {}
+        health = report["health"]
+        recs = health["recommendations"]
+        exists = self.home.profile_dir.is_dir()
+        size = self._profile_size() if exists else 0
+        too_big = size > self.config.whatsapp.session_max_mb * 1024 * 1024
+        state = wa.get("state")
+        return {
+            "connection": {
+                "isConnected": bool(wa.get("connected")),
+                "quality": wa.get("quality") or ("unknown" if wa.get("connected") else "disconnected"),
+                "uptime": beat.get("uptime_s", 0),
+                "clientInfo": {"state": state or "unknown", "pid": beat.get("pid"), "lastOk": wa.get("last_ok")},
+            },
+            "session": {
+                "exists": exists,
+                "isValid": exists and state in ("ready", "offline", "conflict"),
+                "health": health["session_health"],
+                "size": size,
+            },
+            "health": {
+                "sessionHealth": health["session_health"],
+                "reconnectAttempts": wa.get("reconnect_attempts", 0),
+                "browserRestarts": wa.get("browser_restarts", 0),
+                "lastHeartbeat": beat.get("ts"),
+            },
+            "recommendations": {
+                "shouldClearSession": bool(recs.get("should_clear_session")) or too_big,
+                "shouldReconnect": bool(recs.get("should_reconnect")),
+                "needsQRScan": bool(recs.get("needs_qr_scan")),
+            },
+            "watchdog": {"state": report["watchdog"].get("state"), "restarts": report["watchdog"].get("restarts_total")},
+            "timestamp": time.time(),
+        }
+
+    def post_action(self, request: Request) -> Response:
+        if not self._authorized(request):
+            response = error_response(401, "Authorization: Bearer <token> required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="continuity"'
+            return response
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return error_response(400, 'the body must be JSON: {"action": "..."}')
+        action = body.get("action") if isinstance(body, dict) else None
+        if action not in ACTIONS:
+            return error_response(400, f"unknown action {str(action)[:40]!r}; known: {', '.join(ACTIONS)}")
+        self.events.emit("api_action", action=action, client=request.client)
+        if action == "restart-worker":
+            return self._restart_worker()
+        params = body.get("params") if isinstance(body.get("params"), dict) else None
+        action_id = submit(self.home.control_dir, action, params=params, source="api")
+        try:
+            result = wait_result(self.home.control_dir, action_id, timeout_s=self.action_wait_s)
+        except ActionTimeout:
+            message = f"queued for the worker; no answer within {self.action_wait_s:g} s (it may be restarting)"
+            return _json(202, {"ok": None, "queued": True, "action": action, "id": action_id, "message": message})
+        return _json(200, {"queued": False, **result})
+
+    def _restart_worker(self) -> Response:
+        snapshot = self.supervisor.snapshot()
+        if snapshot["state"] != WatchdogState.RUNNING.value:
+            message = f"the worker is not running (watchdog {snapshot['state']}); nothing to restart"
+            return _json(409, {"ok": False, "action": "restart-worker", "message": message})
+        self.supervisor.request_restart("API restart-worker")
+        message = "the watchdog is restarting the worker now"
+        return _json(200, {"ok": True, "action": "restart-worker", "message": message, "old_pid": snapshot["worker_pid"]})
+
+
+class ApiServer:
+    """The running API: its server thread, URL and info file (run/api.json)."""
+
+    def __init__(self, server: HttpServer, info_file: Path, url: str) -> None:
+        self.server, self.info_file, self.url = server, info_file, url
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.info_file.unlink(missing_ok=True)
+
+
+def start_api(
+    home: Home, config: Config, supervisor: Supervisor, *, events: EventLog, io_timeout_s: float = 10.0
+) -> ApiServer | None:
+    """Serve the API for `supervisor`; None (logged, and an event) when disabled or the port cannot be bound."""
+    cfg = config.api
+    if not cfg.enabled:
+        return None
+    token, token_file = ensure_token(home, config)
+    app_holder: list[ApiApp] = []
+    try:
+        server = HttpServer(cfg.host, cfg.port, lambda r: app_holder[0](r), io_timeout_s=io_timeout_s,
+                            max_body_bytes=MAX_BODY_BYTES)  # fmt: skip
+    except OSError as exc:
+        logger.error(
+            "API not started: cannot listen on %s:%d (%s). The watchdog keeps supervising without the API; "
+            "free the port or set [api] port in %s.",
+            cfg.host, cfg.port, exc.strerror or exc, home.config_file,
+        )  # fmt: skip
+        events.emit("api_unavailable", host=cfg.host, port=cfg.port, error=str(exc.strerror or exc))
+        return None
+    app_holder.append(ApiApp(home, config, supervisor=supervisor, events=events, token=token,
+                             bound=(cfg.host, server.port)))  # fmt: skip
+    shown_host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    url = f"http://{shown_host}:{server.port}/"
+    info = {"url": url, "pid": os.getpid(), "token_file": str(token_file) if token_file else None}
+    info_file = home.run_dir / INFO_FILE
+    info_file.write_text(json.dumps(info), encoding="utf-8")
+    server.start()
+    where = token_file if token_file else "[api] token in continuity.toml"
+    logger.info("API and dashboard on %s (token for actions: %s)", url, where)
+    events.emit("api_started", url=url, token_file=info["token_file"])
+    return ApiServer(server, info_file, url)

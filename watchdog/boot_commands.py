@@ -1,0 +1,172 @@
+"""`continuity install task|cron|systemd` and `continuity uninstall ...`: start the watchdog at boot."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import click
+
+from . import boot
+from .cli import CliState, pass_state
+
+_PRINT = click.option("--print", "print_only", is_flag=True, help="Only print what would be installed.")
+
+
+def _fail(exc: boot.BootError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group()
+def install() -> None:
+    """Start the watchdog when the machine boots (Windows Task Scheduler, cron or systemd)."""
+
+
+@click.group()
+def uninstall() -> None:
+    """Remove what `continuity install` added."""
+
+
+@install.command("task")
+@_PRINT
+@pass_state
+def install_task(state: CliState, print_only: bool) -> None:
+    """Windows: a scheduled task at boot and logon, restarted on failure, never time-limited."""
+    home = state.home
+    xml = boot.task_xml(home)
+    if print_only:
+        click.echo(xml, nl=False)
+        return
+    path = boot.write_task_xml(home, xml)
+    command = subprocess.list2cmdline(boot.schtasks_create(home))
+    if os.name != "nt":
+        click.echo(xml, nl=False)
+        click.echo(f"\nWrote {path} (UTF-16). Task Scheduler exists only on Windows; there, run:\n  {command}")
+        click.echo(f"  schtasks /Run /TN {boot.task_name(home)}")
+        return
+    try:  # pragma: no cover - Windows only
+        boot.run_commands([boot.schtasks_create(home)])
+    except boot.BootError as exc:  # pragma: no cover
+        raise _fail(exc) from exc
+    click.echo(f"registered task {boot.task_name(home)} from {path}")  # pragma: no cover
+
+
+@uninstall.command("task")
+@_PRINT
+@pass_state
+def uninstall_task(state: CliState, print_only: bool) -> None:
+    """Windows: delete the scheduled task."""
+    home = state.home
+    command = subprocess.list2cmdline(boot.schtasks_delete(home))
+    if print_only or os.name != "nt":
+        click.echo(command if print_only else f"Task Scheduler exists only on Windows; there, run:\n  {command}")
+        return
+    try:  # pragma: no cover - Windows only
+        boot.run_commands([boot.schtasks_delete(home)])
+    except boot.BootError as exc:  # pragma: no cover
+        raise _fail(exc) from exc
+    boot.task_xml_path(home).unlink(missing_ok=True)  # pragma: no cover
+    click.echo(f"deleted task {boot.task_name(home)}")  # pragma: no cover
+
+
+@install.command("cron")
+@_PRINT
+@pass_state
+def install_cron(state: CliState, print_only: bool) -> None:
+    """Linux/macOS: an @reboot line and a */5 line (`start --detach --if-not-running`) in your crontab."""
+    if print_only:
+        click.echo("\n".join(boot.cron_lines(state.home)))
+        return
+    try:
+        lines = boot.install_cron(state.home)
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
+    click.echo("added to your crontab (lines marked with the home; run again to refresh, `uninstall cron` to remove):")
+    click.echo("\n".join(f"  {line}" for line in lines))
+
+
+@uninstall.command("cron")
+@_PRINT
+@pass_state
+def uninstall_cron(state: CliState, print_only: bool) -> None:
+    """Remove this home's lines from your crontab (other lines stay as they are)."""
+    if print_only:
+        click.echo(f"would remove the lines ending in: {boot.CRON_MARKER}{state.home.root}")
+        return
+    try:
+        removed = boot.uninstall_cron(state.home)
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"removed {removed} line(s) from your crontab" if removed else "no lines for this home in your crontab")
+
+
+_USER = click.option("--user", "user_unit", is_flag=True, help="A user unit (systemctl --user) instead of a system one.")
+_DIR = click.option(
+    "--dir",
+    "target_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the unit into this folder and only print the systemctl commands (default: the systemd folder, "
+    "and run them).",
+)
+
+
+@install.command("systemd")
+@_PRINT
+@_USER
+@_DIR
+@pass_state
+def install_systemd(state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None) -> None:
+    """Linux: a systemd unit with Restart=always and KillMode=control-group, enabled and started."""
+    home = state.home
+    unit = boot.systemd_unit(home, user=user_unit)
+    if print_only:
+        click.echo(unit, nl=False)
+        return
+    folder = target_dir or boot.unit_dir(user=user_unit)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / boot.unit_name(home)
+    path.write_text(unit, encoding="utf-8")
+    commands = boot.systemctl_commands(home, user=user_unit, enable=True)
+    shown = " && ".join(shlex.join(c) for c in commands)
+    if target_dir is not None:
+        click.echo(f"wrote {path}; to enable it: {shown}")
+        return
+    try:
+        boot.run_commands(commands)
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"wrote {path} and ran: {shown}")
+
+
+@uninstall.command("systemd")
+@_PRINT
+@_USER
+@_DIR
+@pass_state
+def uninstall_systemd(state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None) -> None:
+    """Linux: stop and disable the unit, then delete it."""
+    home = state.home
+    commands = boot.systemctl_commands(home, user=user_unit, enable=False)
+    path = (target_dir or boot.unit_dir(user=user_unit)) / boot.unit_name(home)
+    shown = " && ".join(shlex.join(c) for c in commands)
+    if print_only:
+        click.echo(f"{shlex.join(commands[0])} && rm {shlex.quote(str(path))} && {shlex.join(commands[1])}")
+        return
+    if target_dir is None:
+        try:
+            boot.run_commands(commands[:1])
+        except boot.BootError as exc:
+            raise _fail(exc) from exc
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    if target_dir is None:
+        try:
+            boot.run_commands(commands[1:])
+        except boot.BootError as exc:
+            raise _fail(exc) from exc
+        click.echo(f"disabled and removed {path}")
+    else:
+        click.echo(f"{'removed' if existed else 'no unit at'} {path}; also run: {shown}")

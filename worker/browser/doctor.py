@@ -1,0 +1,215 @@
+"""`continuity doctor` checks: each gives PASS / WARN / FAIL, and every non-pass names its fix."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from continuity.watchdog.atomicfile import read_json_or_none
+from continuity.watchdog.config import Config
+from continuity.watchdog.home import Home
+
+from . import hygiene
+from .discovery import BrowserNotFound, Executable, find_browser, find_driver
+from .paths import private_driver_path
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+MIN_PYTHON = (3, 11)
+MIN_FREE_MB = 200.0
+LOW_FREE_MB = 1024.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One doctor line."""
+
+    name: str
+    status: str  # PASS, WARN or FAIL
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def check_python(version: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)) -> Check:
+    text = f"Python {version[0]}.{version[1]} ({sys.executable})"
+    if version >= MIN_PYTHON:
+        return Check("python", PASS, text)
+    return Check("python", FAIL, text, f"install Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
+
+
+def _find(kind: str, finder: Any, configured: str) -> tuple[Check, Executable | None]:
+    try:
+        found: Executable = finder(configured)
+    except BrowserNotFound as exc:
+        message = str(exc)
+        detail, _, fix = message.partition("; ")
+        return Check(kind, FAIL, detail, fix or message), None
+    return Check(kind, PASS, f"{found.version} at {found.path}"), found
+
+
+def check_versions(browser: Executable | None, driver: Executable | None) -> Check:
+    if browser is None or driver is None:
+        return Check("versions", FAIL, "cannot compare: Chromium or chromedriver missing", "fix the lines above")
+    if browser.major == driver.major:
+        return Check("versions", PASS, f"Chromium and chromedriver are both major {browser.major}")
+    return Check(
+        "versions",
+        FAIL,
+        f"Chromium {browser.version} but chromedriver {driver.version}",
+        f"install chromedriver {browser.major} (Debian: apt-get install chromium chromium-driver together) "
+        "or point whatsapp.driver_path at a matching one",
+    )
+
+
+def check_undetected(driver_choice: str) -> Check:
+    try:
+        importlib.import_module("undetected_chromedriver")
+    except ImportError as exc:
+        fix = "pip install undetected-chromedriver"
+        if "distutils" in str(exc):
+            fix = "pip install setuptools (Python 3.12+ has no distutils; undetected-chromedriver needs it)"
+        fix += ', or set whatsapp.driver = "selenium"'
+        status = FAIL if driver_choice == "undetected" else WARN
+        return Check("undetected", status, f"undetected_chromedriver not importable: {exc}", fix)
+    return Check("undetected", PASS, f"undetected_chromedriver importable (whatsapp.driver = {driver_choice!r})")
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_home_writable(home: Home) -> Check:
+    target = home.root if home.root.exists() else _existing_parent(home.root)
+    try:
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".doctor-", delete=True) as handle:
+            handle.write(b"ok")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return Check(
+            "home",
+            FAIL,
+            f"{target} is not writable: {exc.strerror}",
+            "fix the folder's owner/permissions or pass another --home",
+        )
+    if target != home.root:
+        return Check("home", PASS, f"{home.root} does not exist yet; {target} is writable (it will be created)")
+    return Check("home", PASS, f"{home.root} is writable")
+
+
+def check_profile_locks(home: Home, private_driver: Path) -> Check:
+    profile = home.profile_dir
+    if not profile.exists():
+        return Check("profile", PASS, f"{profile} not created yet (first launch creates it)")
+    holders = hygiene.find_profile_holders(profile, driver_exe=private_driver)
+    if holders:
+        pids = sorted(p.pid for p in holders)
+        return Check(
+            "profile",
+            WARN,
+            f"{len(pids)} processes hold the profile (pids {pids[:8]}): a running worker, or crash orphans",
+            "`continuity stop` if a worker runs; orphans are swept before the next launch",
+        )
+    lock = profile / "SingletonLock"
+    if os.path.lexists(lock):
+        with contextlib.suppress(OSError):
+            target = os.readlink(lock)
+            return Check(
+                "profile",
+                WARN,
+                f"stale SingletonLock -> {target} and no browser holds the profile",
+                "nothing to do: the next launch clears it (hygiene)",
+            )
+    return Check("profile", PASS, f"{profile}: no locks, no holders")
+
+
+def check_disk(home: Home, session_max_mb: float) -> Check:
+    usage = shutil.disk_usage(_existing_parent(home.root))
+    free_mb = usage.free / 2**20
+    detail = f"{free_mb:,.0f} MB free on the home's filesystem"
+    if free_mb < MIN_FREE_MB:
+        return Check("disk", FAIL, detail, f"free at least {MIN_FREE_MB:.0f} MB (logs, backups, the browser profile)")
+    if free_mb < max(LOW_FREE_MB, 2 * session_max_mb):
+        return Check("disk", WARN, detail, "free some space: the profile alone may grow to whatsapp.session_max_mb")
+    return Check("disk", PASS, detail)
+
+
+def _port_holder(port: int) -> psutil.Process | None:
+    with contextlib.suppress(psutil.AccessDenied, OSError):
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    return psutil.Process(conn.pid)
+    return None
+
+
+def _port_in_use(host: str, port: int) -> OSError | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if os.name == "nt":  # pragma: no cover - Windows
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
+        else:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def check_api_port(home: Home, config: Config) -> Check:
+    api = config.api
+    if not api.enabled:
+        return Check("api-port", PASS, "API disabled ([api] enabled = false)")
+    if api.port == 0:
+        return Check("api-port", PASS, f"{api.host}: port 0 (any free port)")
+    error = _port_in_use(api.host, api.port)
+    if error is None:
+        return Check("api-port", PASS, f"{api.host}:{api.port} is free")
+    where = f"{api.host}:{api.port}"
+    if error.errno != errno.EADDRINUSE:
+        return Check(
+            "api-port",
+            FAIL,
+            f"cannot bind {where}: {error.strerror}",
+            "set [api] host to an address of this machine",
+        )
+    holder = _port_holder(api.port)
+    state = read_json_or_none(home.watchdog_state_file)
+    ours = state.get("pid") if isinstance(state, dict) else None
+    if holder is not None and ours is not None and holder.pid == ours:
+        return Check("api-port", PASS, f"{where} is served by this instance's watchdog (pid {ours})")
+    who = f" by pid {holder.pid} ({holder.name()})" if holder is not None else ""
+    return Check(
+        "api-port",
+        FAIL,
+        f"{where} is already in use{who}",
+        "stop that process, or set another [api] port in continuity.toml",
+    )
+
+
+def run_checks(home: Home, config: Config) -> list[Check]:
+    """Every doctor check, in display order (read-only: nothing is changed)."""
+    wa = config.whatsapp
+    checks = [check_python()]
+    browser_check, browser = _find("chromium", find_browser, wa.browser_path)
+    driver_check, driver = _find("chromedriver", find_driver, wa.driver_path)
+    checks += [browser_check, driver_check, check_versions(browser, driver), check_undetected(wa.driver)]
+    checks += [check_home_writable(home), check_profile_locks(home, private_driver_path(home))]
+    checks += [check_disk(home, wa.session_max_mb), check_api_port(home, config)]
+    return checks

@@ -1,0 +1,130 @@
+"""The user's own jobs (`[[jobs]] callable = "package.module:function"`, `interval = 30`), run by the worker loop."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from continuity.watchdog._errors import ConfigError
+from continuity.watchdog.config import JobConfig
+from continuity.watchdog.events import EventLog
+
+logger = logging.getLogger("continuity.worker.jobs")
+
+
+@dataclass
+class JobContext:
+    """What a job gets: the token store, outbox and ledger, a logger, a stop flag, the instance's paths and config."""
+
+    store: Any
+    outbox: Any
+    ledger: Any
+    logger: logging.Logger
+    stop: threading.Event
+    home: Any
+    config: Any
+
+
+def load_callable(spec: str) -> Callable[[JobContext], Any]:
+    """Import "package.module:function"; raises ConfigError (exit 78) when it cannot be found or called."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except ImportError as exc:
+        raise ConfigError(f"jobs: cannot import {module_name!r} for {spec!r}: {exc}") from exc
+    except AttributeError as exc:
+        raise ConfigError(f"jobs: {module_name!r} has no {attribute!r} (from {spec!r})") from exc
+    if not callable(target):
+        raise ConfigError(f"jobs: {spec!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+@dataclass
+class Job:
+    """One scheduled job and its counters."""
+
+    name: str
+    function: Callable[[JobContext], Any]
+    interval_s: float
+    next_due: float = 0.0
+    runs: int = 0
+    errors: int = 0
+    overruns: int = 0
+    last_duration_s: float = 0.0
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class JobRunner:
+    """Runs due jobs in the worker's loop: a failing job is logged and counted, never fatal; overruns reported."""
+
+    def __init__(
+        self,
+        jobs: list[Job],
+        context: JobContext,
+        *,
+        events: EventLog,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.jobs = jobs
+        self.context = context
+        self.events = events
+        self._clock = clock
+
+    @classmethod
+    def from_config(cls, configs: list[JobConfig], context: JobContext, *, events: EventLog) -> JobRunner:
+        """Import every configured job now, so a wrong name is a configuration error at start."""
+        jobs = [Job(name=c.callable, function=load_callable(c.callable), interval_s=c.interval) for c in configs]
+        return cls(jobs, context, events=events)
+
+    def add(self, job: Job) -> None:
+        self.jobs.append(job)
+
+    def __call__(self, _loop: Any) -> float | None:
+        """Run every due job once; returns seconds until the next one is due."""
+        for job in self.jobs:
+            if self.context.stop.is_set():
+                break
+            if self._clock() >= job.next_due:
+                self._run(job)
+        if not self.jobs:
+            return None
+        return max(0.0, min(job.next_due for job in self.jobs) - self._clock())
+
+    def _run(self, job: Job) -> None:
+        started = self._clock()
+        try:
+            job.function(self.context)
+        except Exception as exc:
+            job.errors += 1
+            job.last_error = f"{type(exc).__name__}: {exc}"
+            logger.error("job %s failed (%d errors so far):\n%s", job.name, job.errors, traceback.format_exc())
+            self.events.emit("job_failed", job=job.name, error=job.last_error, errors=job.errors)
+        finally:
+            job.runs += 1
+            job.last_duration_s = self._clock() - started
+            job.next_due = started + job.interval_s
+        if job.last_duration_s > job.interval_s:
+            job.overruns += 1
+            job.next_due = self._clock()  # run again next turn, not in a burst
+            logger.warning(
+                "job %s took %.1f s, longer than its interval %.1f s", job.name, job.last_duration_s, job.interval_s
+            )
+            self.events.emit(
+                "job_overrun", job=job.name, duration_s=round(job.last_duration_s, 3), interval_s=job.interval_s
+            )
+
+    def status(self) -> list[dict[str, Any]]:
+        """Counters for the heartbeat."""
+        return [
+            {"name": j.name, "runs": j.runs, "errors": j.errors, "overruns": j.overruns, "last_error": j.last_error}
+            for j in self.jobs
+        ]

@@ -1,0 +1,116 @@
+"""Sending from the outbox: one message at a time, at most one per `send_min_interval` (with jitter).
+
+The WhatsApp session implements `MessageSender`; this module owns the outbox bookkeeping, so every outcome is
+recorded durably: sent (acked by a tick), retry later, or failed for good with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from continuity.watchdog.events import EventLog
+
+logger = logging.getLogger("continuity.worker.sending")
+
+SENT, RETRY, FAILED = "sent", "retry", "failed"
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one message: `kind` is sent, retry or failed (for good); `reason` says why."""
+
+    kind: str
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class MessageSender(Protocol):
+    """What the outbox needs from a WhatsApp session."""
+
+    def ready(self) -> bool:
+        """True when a message could be sent now."""
+
+    def send(self, message: dict[str, Any], note: Callable[..., Any]) -> SendOutcome:
+        """Deliver message["text"] to message["phone"]. `note(**details)` durably records facts on the message
+        before the point of no return (clicking Send), so a later attempt can tell whether this one went out."""
+
+
+def retry_delay(*, attempts: int, base_s: float = 5.0, cap_s: float = 300.0) -> float:
+    """Seconds before a failed message is tried again: base doubling per attempt, capped."""
+    return float(min(cap_s, base_s * 2 ** max(0, min(attempts - 1, 16))))
+
+
+class OutboxSender:
+    """A worker-loop turn that sends the next due message when the session is ready."""
+
+    def __init__(
+        self,
+        outbox: Any,
+        sender: MessageSender,
+        *,
+        min_interval_s: float,
+        events: EventLog,
+        lease_s: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.sender = sender
+        self.min_interval_s = min_interval_s
+        self.events = events
+        self.lease_s = lease_s
+        self.owner = f"worker-{os.getpid()}"
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._next_send_at = 0.0
+        self.sent = 0
+        self.failed = 0
+        self.retried = 0
+
+    def _gap(self) -> float:
+        # +0-50 % jitter: a fixed rhythm to unknown numbers is what gets accounts banned.
+        return self.min_interval_s * (1.0 + 0.5 * self._rng.random())
+
+    def __call__(self, _loop: Any) -> float | None:
+        """Send at most one message; returns seconds until the next send may happen (None: nothing queued)."""
+        now = self._clock()
+        if now < self._next_send_at:
+            return self._next_send_at - now
+        if not self.sender.ready():
+            return None
+        message = self.outbox.claim(self.owner, lease_s=self.lease_s)
+        if message is None:
+            return None
+        outcome = self._send(message)
+        self._next_send_at = self._clock() + self._gap()
+        self._record(message, outcome)
+        return self._next_send_at - self._clock()
+
+    def _send(self, message: dict[str, Any]) -> SendOutcome:
+        try:
+            return self.sender.send(message, lambda **details: self.outbox.note(message["id"], **details))
+        except Exception as exc:  # a session error must not lose the message: it goes back to the queue
+            logger.exception("sending %s failed", message["id"])
+            return SendOutcome(RETRY, f"{type(exc).__name__}: {exc}")
+
+    def _record(self, message: dict[str, Any], outcome: SendOutcome) -> None:
+        ident = message["id"]
+        if outcome.kind == SENT:
+            self.outbox.mark_sent(ident, **outcome.details)
+            self.sent += 1
+            self.events.emit("message_sent", id=ident, phone=message["phone"], attempts=message.get("attempts"))
+        elif outcome.kind == FAILED:
+            self.outbox.mark_failed(ident, outcome.reason, permanent=True)
+            self.failed += 1
+            self.events.emit("message_failed", id=ident, phone=message["phone"], reason=outcome.reason)
+        else:
+            delay = retry_delay(attempts=int(message.get("attempts") or 1))
+            self.outbox.mark_failed(ident, outcome.reason, permanent=False, retry_after_s=delay)
+            self.retried += 1
+            self.events.emit("message_retry", id=ident, reason=outcome.reason, retry_in_s=delay)

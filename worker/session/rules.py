@@ -1,0 +1,119 @@
+"""Pure session rules: page markers -> state, probe latency -> quality, and the recovery ladder (seconds)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .selectors import CONFLICT_TEXTS
+from .states import WhatsAppState
+
+EXCELLENT_S, GOOD_S = 0.3, 1.0  # probe round trip below these: excellent, good; else poor
+
+
+def classify(markers: dict[str, Any], *, was_linked: bool) -> WhatsAppState:
+    """The state a probe's markers show. A QR after the session had been linked means logged out."""
+    popup = (markers.get("popup_text") or "").lower()
+    if markers.get("popup_buttons", 0) >= 2 and (markers.get("main") or any(t in popup for t in CONFLICT_TEXTS)):
+        return WhatsAppState.CONFLICT  # "Use here" / "Log out" (or "Close"): structure, then English text
+    if markers.get("main"):
+        return WhatsAppState.OFFLINE if markers.get("offline") else WhatsAppState.READY
+    if "post_logout=1" in (markers.get("url") or ""):
+        return WhatsAppState.LOGGED_OUT
+    if markers.get("qr") or markers.get("qr_canvas") or markers.get("qr_idle"):
+        return WhatsAppState.LOGGED_OUT if was_linked else WhatsAppState.QR
+    return WhatsAppState.LOADING
+
+
+def quality(state: WhatsAppState, latency_s: float | None) -> str:
+    """excellent / good / poor from the probe's round trip while ready; offline otherwise."""
+    if state is not WhatsAppState.READY or latency_s is None:
+        return "offline"
+    if latency_s < EXCELLENT_S:
+        return "excellent"
+    return "good" if latency_s < GOOD_S else "poor"
+
+
+DEAD_MARKERS = (
+    "invalid session id",
+    "chrome not reachable",
+    "cannot connect to chrome",
+    "session deleted",
+    "tab crashed",
+    "no such window",
+    "target window already closed",
+    "disconnected",
+    "connection refused",
+    "max retries exceeded",
+    "session not created",
+    "remote end closed connection",
+)
+
+
+def is_browser_dead(error: BaseException) -> bool:
+    """True for errors that mean the browser or chromedriver is gone (a restart is the only cure)."""
+    text = f"{type(error).__name__}: {error}".lower()
+    return any(marker in text for marker in DEAD_MARKERS)
+
+
+def is_hang(error: BaseException) -> bool:
+    """True for a call that did not return in time (a frozen page, a hung renderer)."""
+    text = f"{type(error).__name__}: {error}".lower()
+    return "timeout" in text or "timed out" in text
+
+
+LADDER = ("recheck", "reload", "reopen", "restart_browser")
+
+
+@dataclass
+class RecoveryLadder:
+    """Consecutive failures climb: re-check -> reload -> reopen WhatsApp -> restart the browser, with
+    exponential backoff (`first_s` doubling to `cap_s`, full jitter on the upper half) between attempts;
+    `stable_s` of uninterrupted health resets it."""
+
+    first_s: float
+    cap_s: float
+    stable_s: float = 60.0
+    rng: random.Random = field(default_factory=random.Random)
+    failures: int = 0
+    healthy_since: float | None = None
+
+    def delay(self) -> float:
+        base = min(self.cap_s, self.first_s * 2.0 ** max(0, min(self.failures - 1, 30)))
+        return float(base) * (0.5 + 0.5 * self.rng.random())
+
+    def on_failure(self, *, now: float, dead: bool = False) -> tuple[str, float]:
+        """Record a failure; returns (step to take, seconds to wait before taking it)."""
+        self.failures += 1
+        self.healthy_since = None
+        step = "restart_browser" if dead else LADDER[min(self.failures, len(LADDER)) - 1]
+        wait = 0.0 if (dead and self.failures == 1) else self.delay()
+        return step, wait
+
+    def on_ok(self, *, now: float) -> bool:
+        """Record a healthy probe; returns True when this reset the ladder (stable for `stable_s`)."""
+        if self.healthy_since is None:
+            self.healthy_since = now
+        if self.failures and now - self.healthy_since >= self.stable_s:
+            self.failures = 0
+            return True
+        return False
+
+
+@dataclass
+class RecentCounter:
+    """Event times within a sliding window (for "reconnects in the last 5 minutes")."""
+
+    window_s: float
+    clock: Callable[[], float]
+    times: list[float] = field(default_factory=list)
+
+    def add(self) -> None:
+        self.times.append(self.clock())
+
+    def count(self) -> int:
+        now = self.clock()
+        self.times = [t for t in self.times if now - t < self.window_s]
+        return len(self.times)

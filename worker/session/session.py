@@ -1,0 +1,368 @@
+"""One WhatsApp Web session kept up 24/7: probe, recover, keep the login durable, send from the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from continuity.watchdog.atomicfile import read_json_or_none, write_json_atomic
+from continuity.watchdog.config import Config
+from continuity.watchdog.events import EventLog
+from continuity.watchdog.home import Home
+
+from ..sending import OutboxSender, SendOutcome
+from . import rules
+from .page import Page, PageHang
+from .qr import clear_qr, write_qr
+from .selectors import SELECTORS
+from .sender import send_message
+from .states import WhatsAppState
+
+logger = logging.getLogger("continuity.whatsapp")
+
+NAVIGATION_GRACE_S = 15.0  # s after opening a chat during which a loading page still counts as ready
+LIVENESS_CHECK_S = 1.0  # between probes, the browser process is checked this often (no WebDriver call)
+
+
+class WhatsAppSession:
+    """Drives one browser on the instance's profile. `turn` is called by the worker loop every pass."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        *,
+        events: EventLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        launcher: Callable[..., Any] | None = None,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.wa = config.whatsapp
+        self.events = events or EventLog(home.events_file, source="worker")
+        self._clock = clock
+        self._wall = wall_clock
+        self._launcher = launcher
+        self.browser: Any = None
+        self.page: Page | None = None
+        self.state = WhatsAppState.STARTING
+        self.quality = "offline"
+        self.ladder = rules.RecoveryLadder(first_s=self.wa.reconnect_backoff[0], cap_s=self.wa.reconnect_backoff[1])
+        self.recent_reconnects = rules.RecentCounter(window_s=300.0, clock=clock)
+        self.reconnect_attempts = 0
+        self.browser_restarts = 0
+        self.restart_failures = 0
+        self.last_ok: float | None = None
+        self.connected_since: float | None = None
+        self.probe_s: float | None = None
+        self.qr_payload: str | None = None
+        self._next_probe = 0.0
+        self._next_action_at = 0.0
+        self._pending_step: str | None = None
+        self._state_since = clock()
+        self._navigated_at = -1e9
+        self.on_connected: list[Callable[[], None]] = []
+        self.on_disconnected: list[Callable[[str], None]] = []
+        self.on_reconnecting: list[Callable[[int], None]] = []
+        self.on_qr: list[Callable[[str], None]] = []
+        self.sender: OutboxSender | None = None
+
+    # -- wiring -------------------------------------------------------------------------------------------
+    def attach(self, loop: Any, *, outbox: Any, actions: Any) -> None:
+        """Add this session's turns, heartbeat section and actions to a worker loop."""
+        released = outbox.release_claims(except_owner=f"worker-{os.getpid()}")
+        if released:
+            self.events.emit("outbox_claims_released", count=released)
+        self.sender = OutboxSender(outbox, self, min_interval_s=self.wa.send_min_interval, events=self.events)
+        loop.turns.extend([self.turn, self.sender])
+        loop.status_providers.append(lambda: {"whatsapp": self.status()})
+        for name, handler in self.action_handlers().items():
+            actions.register(name, handler)
+
+    @property
+    def linked_file(self) -> Path:
+        return self.home.session_dir / "linked.json"
+
+    def was_linked(self) -> bool:
+        return self.linked_file.exists()
+
+    # -- the turn -----------------------------------------------------------------------------------------
+    def turn(self, _loop: Any = None) -> float | None:
+        """Launch, probe or recover as due; returns seconds until the session wants the next pass."""
+        now = self._clock()
+        if now < self._next_action_at:
+            return min(self._next_action_at - now, LIVENESS_CHECK_S)
+        if self._pending_step is not None:
+            step, self._pending_step = self._pending_step, None
+            self._recover(step)
+            self._next_probe = self._clock()
+        if self.browser is None:
+            self._start_browser()
+            return 0.0 if self.browser is not None else max(0.0, self._next_action_at - self._clock())
+        if not self._browser_alive():
+            self._failure(WhatsAppState.BROWSER_DEAD, "the browser process is gone", dead=True)
+            return 0.0
+        if self._clock() >= self._next_probe:
+            self.probe()
+            self._next_probe = self._clock() + (self.wa.probe_interval if self.state is WhatsAppState.READY else 1.0)
+        return max(0.0, min(self._next_probe - self._clock(), LIVENESS_CHECK_S))
+
+    def _browser_alive(self) -> bool:
+        pid = getattr(self.browser, "browser_pid", None)
+        if pid is None:
+            return True
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def probe(self) -> WhatsAppState:
+        """Read the page once and act on what it shows; returns the state."""
+        assert self.page is not None
+        started = self._clock()
+        try:
+            markers = self.page.probe()
+        except Exception as exc:
+            dead = rules.is_browser_dead(exc)
+            hang = isinstance(exc, PageHang) or rules.is_hang(exc)
+            state = WhatsAppState.BROWSER_DEAD if dead else WhatsAppState.CRASHED
+            self._failure(
+                state, f"{type(exc).__name__}: {str(exc)[:200]}", dead=dead or (hang and self.ladder.failures >= 1)
+            )
+            return self.state
+        self.probe_s = self._clock() - started
+        state = rules.classify(markers, was_linked=self.was_linked())
+        self._handle(state, markers)
+        return self.state
+
+    def _handle(self, state: WhatsAppState, markers: dict[str, Any]) -> None:
+        previous = self.state
+        if state is WhatsAppState.READY:
+            self._set_state(state)
+            if previous in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT) or not self.was_linked():
+                self._make_login_durable()
+            self.last_ok = self._wall()
+            if self.ladder.on_ok(now=self._clock()):
+                self.events.emit("whatsapp_stable", after_failures=True)
+        elif state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT):
+            self._set_state(state)
+            self._show_qr(markers)
+        elif state is WhatsAppState.CONFLICT:
+            self._set_state(state, "open on another computer, browser or tab")
+            if self.wa.takeover_on_conflict and self.page is not None:
+                clicked = self.page.click_first(SELECTORS["popup_buttons"], last=True)  # "Use here" is the last one
+                self.events.emit("conflict_taken_over", clicked=clicked)
+        elif state is WhatsAppState.OFFLINE:
+            self._set_state(state, "computer or phone not connected")
+        elif state is WhatsAppState.LOADING:
+            if self.state is WhatsAppState.READY and self._clock() - self._navigated_at < NAVIGATION_GRACE_S:
+                return  # our own navigation (opening a chat) reloads the page: still ready
+            self._set_state(state)
+            if self._clock() - self._state_since > self.wa.loading_timeout:
+                self._failure(WhatsAppState.LOADING, f"still loading after {self.wa.loading_timeout:g} s")
+        self.quality = rules.quality(self.state, self.probe_s)
+
+    # -- states, events, callbacks ------------------------------------------------------------------------
+    def _set_state(self, state: WhatsAppState, reason: str = "") -> None:
+        if state is self.state:
+            return
+        old, self.state = self.state, state
+        self._state_since = self._clock()
+        logger.info("whatsapp %s -> %s %s", old.value, state.value, reason)
+        self.events.emit("whatsapp_state", old=old.value, new=state.value, reason=reason)
+        if state is WhatsAppState.READY:
+            self.connected_since = self._clock()
+            clear_qr(self.home.session_dir)
+            self.qr_payload = None
+            self.events.emit("whatsapp_connected")
+            self._call(self.on_connected)
+        elif old is WhatsAppState.READY:
+            self.connected_since = None
+            self.events.emit("whatsapp_disconnected", reason=reason or state.value)
+            self._call(self.on_disconnected, reason or state.value)
+        if state is WhatsAppState.LOGGED_OUT:
+            self.events.emit("logged_out")
+
+    def _call(self, callbacks: list[Callable[..., None]], *args: Any) -> None:
+        for callback in callbacks:
+            try:
+                callback(*args)
+            except Exception:
+                logger.exception("a session callback failed")
+
+    def _show_qr(self, markers: dict[str, Any]) -> None:
+        payload = markers.get("qr")
+        if markers.get("qr_idle") and self.page is not None:
+            self.page.click_first(SELECTORS["qr_reload"])  # keep a fresh QR available for whoever scans later
+            self.events.emit("qr_reloaded")
+        if payload and payload != self.qr_payload:
+            first = self.qr_payload is None
+            self.qr_payload = payload
+            path = write_qr(self.home.session_dir, payload)
+            if first:
+                self.events.emit("qr_needed", state=self.state.value, png=str(path))
+            self._call(self.on_qr, payload)
+
+    def _make_login_durable(self) -> None:
+        """A new login lives only in Chromium's memory for a few seconds: a clean restart writes it to disk."""
+        self.events.emit("login_durability", step="restarting browser cleanly")
+        self._restart_browser(reason="make the new login durable", counted=False)
+        write_json_atomic(self.linked_file, {"linked_at": self._wall()}, mode=0o600)
+        self.events.emit("login_durable")
+
+    # -- failures and the recovery ladder -----------------------------------------------------------------
+    def _failure(self, state: WhatsAppState, reason: str, *, dead: bool = False) -> None:
+        self._set_state(state, reason)
+        self.quality = "offline"
+        step, wait = self.ladder.on_failure(now=self._clock(), dead=dead)
+        self.reconnect_attempts += 1
+        self.recent_reconnects.add()
+        logger.warning("whatsapp %s (%s): %s in %.1f s", state.value, reason, step, wait)
+        self.events.emit(
+            "whatsapp_reconnecting", attempt=self.ladder.failures, step=step, wait_s=round(wait, 3), reason=reason
+        )
+        self._call(self.on_reconnecting, self.ladder.failures)
+        self._pending_step = step
+        self._next_action_at = self._clock() + wait
+
+    def _recover(self, step: str) -> None:
+        try:
+            if step == "reload" and self.page is not None:
+                self.page.reload()
+            elif step == "reopen" and self.page is not None:
+                self.page.open()
+            elif step == "restart_browser":
+                self._restart_browser(reason="recovery")
+        except Exception as exc:  # the next probe judges the result
+            logger.warning("recovery step %s failed: %s", step, exc)
+
+    # -- the browser --------------------------------------------------------------------------------------
+    def _start_browser(self) -> None:
+        self._set_state(WhatsAppState.STARTING)
+        launcher = self._launcher or _default_launcher()
+        try:
+            self.browser = launcher(
+                self.home, self.wa, events=self.events, page_load_timeout_s=20.0, script_timeout_s=5.0
+            )
+            self.page = Page(self.browser.driver, base_url=self.wa.url)
+            self.page.open()
+            self.restart_failures = 0
+        except Exception as exc:
+            self.restart_failures += 1
+            self._close_browser()
+            wait = min(self.wa.reconnect_backoff[1], self.wa.reconnect_backoff[0] * 2 ** min(self.restart_failures, 10))
+            wait *= 0.5 + 0.5 * random.random()
+            logger.error(
+                "cannot start the browser (%d in a row): %s; retrying in %.0f s", self.restart_failures, exc, wait
+            )
+            self.events.emit("browser_start_failed", error=str(exc)[:500], failures=self.restart_failures)
+            self._set_state(WhatsAppState.BROWSER_DEAD, "cannot start the browser")
+            self._next_action_at = self._clock() + wait
+
+    def _close_browser(self) -> None:
+        browser, self.browser, self.page = self.browser, None, None
+        if browser is not None:
+            with contextlib.suppress(Exception):
+                browser.close()
+
+    def _restart_browser(self, *, reason: str, counted: bool = True) -> None:
+        if counted:
+            self.browser_restarts += 1
+        self.events.emit("browser_restart", reason=reason, count=self.browser_restarts)
+        self._close_browser()
+        self._start_browser()
+
+    def close(self) -> None:
+        """Close the browser cleanly (the worker is stopping)."""
+        self._close_browser()
+
+    # -- sending (MessageSender) --------------------------------------------------------------------------
+    def ready(self) -> bool:
+        return bool(
+            self.state is WhatsAppState.READY and self.page is not None and self._clock() >= self._next_action_at
+        )
+
+    def send(self, message: dict[str, Any], note: Callable[..., Any]) -> SendOutcome:
+        assert self.page is not None
+        self._navigated_at = self._clock()  # /send reloads the page: "loading" for a moment is expected
+        try:
+            return send_message(self.page, message, note, ack_timeout_s=self.wa.send_ack_timeout)
+        finally:
+            self._next_probe = self._clock()
+
+    # -- status and actions -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The heartbeat's "whatsapp" section (DESIGN.md)."""
+        return {
+            "state": self.state.value,
+            "connected": self.state is WhatsAppState.READY,
+            "quality": self.quality,
+            "reconnect_attempts": self.reconnect_attempts,
+            "recent_reconnects": self.recent_reconnects.count(),
+            "browser_restarts": self.browser_restarts,
+            "restart_failures": self.restart_failures,
+            "last_ok": self.last_ok,
+            "probe_ms": None if self.probe_s is None else round(self.probe_s * 1000, 1),
+            "connected_for_s": None if self.connected_since is None else round(self._clock() - self.connected_since, 1),
+            "linked": self.was_linked(),
+            "needs_qr_scan": self.state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT),
+            "qr": self.qr_payload,
+        }
+
+    def action_handlers(self) -> dict[str, Callable[[dict[str, Any]], tuple[bool, str, dict[str, Any]]]]:
+        def reconnect(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            if self.page is None:
+                return False, "no browser is running", {}
+            self.page.reload()
+            return True, f"page reloaded; state {self.probe().value}", self.status()
+
+        def restart_browser(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            self._restart_browser(reason="requested")
+            return self.browser is not None, f"browser restarted; state {self.state.value}", self.status()
+
+        def clear_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            self._close_browser()
+            self.linked_file.unlink(missing_ok=True)
+            shutil.rmtree(self.home.profile_dir, ignore_errors=True)
+            self.events.emit("session_cleared")
+            self._start_browser()
+            return True, "session cleared: scan the new QR code to link again", self.status()
+
+        def health_check(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            state = self.probe() if self.page is not None else self.state
+            return state is WhatsAppState.READY, f"state {state.value}, quality {self.quality}", self.status()
+
+        def initialize(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            if self.browser is None:
+                self._start_browser()
+            return self.browser is not None, f"state {self.state.value}", self.status()
+
+        return {
+            "reconnect": reconnect,
+            "restart-browser": restart_browser,
+            "clear-session": clear_session,
+            "health-check": health_check,
+            "initialize": initialize,
+        }
+
+
+def _default_launcher() -> Callable[..., Any]:
+    from continuity.worker.browser import launch
+
+    return launch
+
+
+def read_linked(home: Home) -> dict[str, Any] | None:
+    """session/linked.json: when this profile was last linked (None if never)."""
+    data = read_json_or_none(home.session_dir / "linked.json")
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,20 @@
+"""A local WhatsApp Web simulator: the real page markup, a fake phone that scans, faults on demand.
+
+    from continuity.worker.simulator import Simulator
+    with Simulator(port=0, qr_rotate_s=20.0, qr_max_rotations=5) as sim:
+        sim.url          # "http://127.0.0.1:PORT/" -> whatsapp.url
+        sim.wait_qr()    # the QR payload a page shows (div[data-ref]), waiting for one
+        sim.scan()       # the phone links the page showing a QR -> syncing -> main screen
+        sim.set_mode("stuck_clock")   # see MODES; sim.set_mode(name, on=False) clears
+        sim.delivered()  # [{"id", "phone", "text", "ts"}], once per message
+        sim.logout()     # the phone unlinks every device -> pages go to ?post_logout=1 and a QR
+
+The same over HTTP: GET /__sim__/state, POST /__sim__/control {"action": "scan"|"logout"|"set_mode", ...}.
+Command line: `continuity simulator [--port N] [--mode NAME[:KEY=VALUE]]`.
+"""
+
+from ._modes import MODES
+from ._simulator import Simulator
+from ._state import NoQrShown
+
+__all__ = ["MODES", "NoQrShown", "Simulator"]

@@ -1,0 +1,561 @@
+/* The simulated WhatsApp Web page. Same-origin requests only; markup modelled on the real site (2026). */
+(function () {
+  "use strict";
+
+  var STRINGS = {
+    en: {
+      qr_aria: "Scan this QR code to link a device!",
+      qr_title: "Steps to log in",
+      qr_steps: ["Open WhatsApp on your phone", "On Android tap Menu, on iPhone tap Settings",
+        "Tap Linked devices, then Link device", "Scan the QR code to confirm"],
+      qr_reload: "Click to reload QR code",
+      loading: "Loading your chats",
+      e2e: "End-to-end encrypted",
+      chats: "Chats",
+      chat_list: "Chat list",
+      search: "Search input textbox",
+      search_ph: "Search or start a new chat",
+      compose: "Type a message",
+      send: "Send",
+      voice: "Voice message",
+      starting: "Starting chat",
+      invalid: "Phone number shared via url is invalid.",
+      ok: "OK",
+      conflict: "WhatsApp is open on another computer or browser. Click \"Use here\" to use WhatsApp in this window.",
+      another_tab: "WhatsApp is open in another window. Click \"Use here\" to use WhatsApp in this window.",
+      use_here: "Use here",
+      log_out: "Log out",
+      close: "Close",
+      offline: "Computer not connected",
+      offline_sub: "Make sure your computer has an active Internet connection.",
+      phone_offline: "Trying to reach phone",
+      phone_offline_sub: "Make sure your phone has an active Internet connection.",
+      pending: " Pending ",
+      sent: " Sent ",
+      delivered: " Delivered ",
+      failed: " Failed to send ",
+      you: "You",
+      intro_title: "WhatsApp Web",
+      intro_sub: "Send and receive messages without keeping your phone online.",
+      no_chats: "No chats yet"
+    },
+    de: {
+      qr_aria: "Scanne diesen QR-Code, um ein Gerät zu verknüpfen!",
+      qr_title: "Schritte zur Anmeldung",
+      qr_steps: ["Öffne WhatsApp auf deinem Telefon", "Tippe auf Android auf Menü, auf dem iPhone auf Einstellungen",
+        "Tippe auf Verknüpfte Geräte und dann auf Gerät hinzufügen", "Scanne den QR-Code zur Bestätigung"],
+      qr_reload: "Klicke, um den QR-Code neu zu laden",
+      loading: "Deine Chats werden geladen",
+      e2e: "Ende-zu-Ende-verschlüsselt",
+      chats: "Chats",
+      chat_list: "Chatliste",
+      search: "Sucheingabefeld",
+      search_ph: "Suchen oder neuen Chat beginnen",
+      compose: "Gib eine Nachricht ein.",
+      send: "Senden",
+      voice: "Sprachnachricht",
+      starting: "Chat wird gestartet",
+      invalid: "Die über die URL geteilte Telefonnummer ist ungültig.",
+      ok: "OK",
+      conflict: "WhatsApp ist auf einem anderen Computer oder in einem anderen Browser geöffnet. Klicke auf " +
+        "„Hier verwenden“, um WhatsApp in diesem Fenster zu verwenden.",
+      another_tab: "WhatsApp ist in einem anderen Fenster geöffnet. Klicke auf „Hier verwenden“, um WhatsApp in " +
+        "diesem Fenster zu verwenden.",
+      use_here: "Hier verwenden",
+      log_out: "Abmelden",
+      close: "Schließen",
+      offline: "Computer nicht verbunden",
+      offline_sub: "Stelle sicher, dass dein Computer eine aktive Internetverbindung hat.",
+      phone_offline: "Verbindung zum Telefon wird hergestellt",
+      phone_offline_sub: "Stelle sicher, dass dein Telefon eine aktive Internetverbindung hat.",
+      pending: " Ausstehend ",
+      sent: " Gesendet ",
+      delivered: " Zugestellt ",
+      failed: " Senden fehlgeschlagen ",
+      you: "Du",
+      intro_title: "WhatsApp Web",
+      intro_sub: "Sende und empfange Nachrichten, ohne dass dein Telefon online sein muss.",
+      no_chats: "Noch keine Chats"
+    },
+    pt: {
+      qr_aria: "Escaneie este código QR para conectar um aparelho!",
+      qr_title: "Etapas para entrar",
+      qr_steps: ["Abra o WhatsApp no seu celular", "Toque em Mais opções no Android ou em Configurações no iPhone",
+        "Toque em Dispositivos conectados e, em seguida, em Conectar dispositivo",
+        "Escaneie o código QR para confirmar"],
+      qr_reload: "Clique para recarregar o código QR",
+      loading: "Carregando suas conversas",
+      e2e: "Protegido com a criptografia de ponta a ponta",
+      chats: "Conversas",
+      chat_list: "Lista de conversas",
+      search: "Caixa de texto de pesquisa",
+      search_ph: "Pesquisar ou começar uma nova conversa",
+      compose: "Digite uma mensagem",
+      send: "Enviar",
+      voice: "Mensagem de voz",
+      starting: "Iniciando conversa",
+      invalid: "O número de telefone compartilhado por URL é inválido.",
+      ok: "OK",
+      conflict: "O WhatsApp está aberto em outro computador ou navegador. Clique em \"Usar aqui\" para usar o " +
+        "WhatsApp nesta janela.",
+      another_tab: "O WhatsApp está aberto em outra janela. Clique em \"Usar aqui\" para usar o WhatsApp nesta janela.",
+      use_here: "Usar aqui",
+      log_out: "Desconectar",
+      close: "Fechar",
+      offline: "Computador não conectado",
+      offline_sub: "Verifique se o seu computador tem uma conexão ativa com a Internet.",
+      phone_offline: "Tentando conectar ao celular",
+      phone_offline_sub: "Verifique se o seu celular tem uma conexão ativa com a Internet.",
+      pending: " Pendente ",
+      sent: " Enviada ",
+      delivered: " Entregue ",
+      failed: " Falha no envio ",
+      you: "Você",
+      intro_title: "WhatsApp Web",
+      intro_sub: "Envie e receba mensagens sem precisar manter seu celular conectado.",
+      no_chats: "Nenhuma conversa"
+    }
+  };
+
+  var API = "/__sim__/api/";
+  var LS_KEY = "WASimSession";
+  var LOADING_MS = 350;
+  var STARTING_MS = 350;
+  var DBLCHECK_MS = 500;
+  var CLIENT = "c" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+
+  var T = STRINGS.en;
+  var token = null;
+  var screen = "startup";
+  var modes = {};
+  var pollMs = 1000;
+  var pollTimer = null;
+  var netDown = false;
+  var chatsJson = "";
+  var chats = [];
+  var currentChat = null;
+  var pending = {};   // message id -> {phone, text, inFlight}
+  var sendAfterLogin = null;
+
+  // ----- helpers -------------------------------------------------------------------------------------------------
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = v;
+      else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var kid = arguments[i];
+      if (Array.isArray(kid)) kid.forEach(function (k2) { if (k2) el.append(k2); });
+      else if (kid !== null && kid !== undefined && kid !== false) el.append(kid);
+    }
+    return el;
+  }
+  function $(sel) { return document.querySelector(sel); }
+  function wrapper() { return $(".app-wrapper-web"); }
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+  function hhmm(ts) {
+    var d = new Date(ts * 1000);
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
+  function api(name, body) {
+    var payload = Object.assign({ client: CLIENT, token: token }, body || {});
+    return fetch(API + name, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload)
+    }).then(function (r) { return r.json(); });
+  }
+  function freezeIfAsked(r) {
+    if (r && r.modes && r.modes.frozen) {
+      while (true) { /* the "frozen" fault: a busy loop that never yields */ }
+    }
+  }
+
+  // ----- login storage: localStorage token plus an IndexedDB record ---------------------------------------------
+  function idb(mode, fn) {
+    return new Promise(function (resolve) {
+      var req;
+      try { req = indexedDB.open("wawc", 1); } catch (e) { resolve(null); return; }
+      req.onupgradeneeded = function () { req.result.createObjectStore("user"); };
+      req.onerror = function () { resolve(null); };
+      req.onsuccess = function () {
+        var db = req.result;
+        var tx = db.transaction("user", mode);
+        var out = fn(tx.objectStore("user"));
+        tx.oncomplete = function () { db.close(); resolve(out && out.result !== undefined ? out.result : null); };
+        tx.onerror = function () { db.close(); resolve(null); };
+      };
+    });
+  }
+  function storeLogin(t) {
+    token = t;
+    localStorage.setItem(LS_KEY, t);
+    localStorage.setItem("last-wid-md", JSON.stringify("linked-device@c.us"));
+    return idb("readwrite", function (s) { return s.put({ token: t, ts: Date.now() }, "WASimSession"); });
+  }
+  function clearLogin() {
+    token = null;
+    localStorage.removeItem(LS_KEY);
+    localStorage.removeItem("last-wid-md");
+    return idb("readwrite", function (s) { return s.delete("WASimSession"); });
+  }
+  function readLogin() {
+    var t = localStorage.getItem(LS_KEY);
+    if (t) return Promise.resolve(t);
+    return idb("readonly", function (s) { return s.get("WASimSession"); }).then(function (rec) {
+      return rec && rec.token ? rec.token : null;
+    });
+  }
+
+  // ----- QR screen ------------------------------------------------------------------------------------------------
+  function hash(s) {
+    var x = 2166136261;
+    for (var i = 0; i < s.length; i++) { x ^= s.charCodeAt(i); x = Math.imul(x, 16777619) >>> 0; }
+    return x || 1;
+  }
+  function drawQr(canvas, payload) {
+    var n = 33, px = 8, ctx = canvas.getContext("2d"), seed = hash(payload);
+    canvas.width = canvas.height = n * px + 2 * 16;
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = "#122e31";
+    function rnd() { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) / 4294967296; }
+    function finder(cx, cy) {
+      ctx.fillRect(16 + cx * px, 16 + cy * px, 7 * px, 7 * px);
+      ctx.fillStyle = "#fff"; ctx.fillRect(16 + (cx + 1) * px, 16 + (cy + 1) * px, 5 * px, 5 * px);
+      ctx.fillStyle = "#122e31"; ctx.fillRect(16 + (cx + 2) * px, 16 + (cy + 2) * px, 3 * px, 3 * px);
+    }
+    for (var y = 0; y < n; y++) {
+      for (var x = 0; x < n; x++) {
+        var inFinder = (x < 8 && y < 8) || (x > n - 9 && y < 8) || (x < 8 && y > n - 9);
+        if (!inFinder && rnd() < 0.5) ctx.fillRect(16 + x * px, 16 + y * px, px, px);
+      }
+    }
+    finder(0, 0); finder(n - 7, 0); finder(0, n - 7);
+  }
+  function landing(inner) {
+    var steps = T.qr_steps.map(function (s) { return h("li", { text: s }); });
+    wrapper().replaceChildren(h("div", { class: "landing" },
+      h("div", { class: "landing-header" }, h("span", { "data-icon": "wa-wordmark-refreshed", class: "wordmark",
+        text: "WhatsApp" })),
+      h("div", { class: "landing-window" },
+        h("div", { class: "landing-main" }, h("div", { class: "landing-title", text: T.qr_title }),
+          h("ol", { class: "steps" }, steps)),
+        h("div", { class: "qr-slot" }, inner))));
+  }
+  function showQr(payload) {
+    var box = $("div[data-ref]");
+    if (screen === "qr" && box) {
+      if (box.getAttribute("data-ref") !== payload) {
+        box.setAttribute("data-ref", payload);
+        drawQr(box.querySelector("canvas"), payload);
+      }
+      return;
+    }
+    screen = "qr";
+    var canvas = h("canvas", { "aria-label": T.qr_aria, role: "img" });
+    drawQr(canvas, payload);
+    landing(h("div", { "data-ref": payload, class: "qr-code" }, canvas));
+  }
+  function showIdle() {
+    if (screen === "idle") return;
+    screen = "idle";
+    landing(h("div", { class: "qr-idle" }, h("button", { class: "qr-reload", onclick: reloadQr },
+      h("span", { "data-icon": "refresh-large", class: "icon-refresh" }), h("div", { text: T.qr_reload }))));
+  }
+  function reloadQr() {
+    api("qr_reload").then(handle, function () { schedulePoll(pollMs); });
+  }
+
+  // ----- loading --------------------------------------------------------------------------------------------------
+  function showLoading() {
+    screen = "loading";
+    var bar = h("progress", { value: 0, max: 100, dir: "ltr" });
+    wrapper().replaceChildren(h("div", { class: "loading-screen" },
+      h("div", { class: "loading-logo", "data-icon": "intro-md-beta-logo-light" }),
+      h("div", { class: "loading-progress" }, bar),
+      h("div", { class: "loading-title", text: T.loading }),
+      h("div", { class: "loading-e2e" }, h("span", { "data-icon": "lock-small" }), h("span", { text: T.e2e }))));
+    var start = Date.now();
+    var timer = setInterval(function () {
+      var v = Math.min(100, Math.round((Date.now() - start) * 100 / LOADING_MS));
+      bar.value = v;
+      if (v >= 100) {
+        if (modes.loading_stuck) { clearInterval(timer); return; }  // stuck at 100 % until a reload
+        clearInterval(timer);
+        if (screen === "loading") showMain();
+      }
+    }, 50);
+  }
+
+  // ----- main screen ----------------------------------------------------------------------------------------------
+  function emptyP() { return h("p", { class: "selectable-text copyable-text" }, h("br")); }
+  function textP(line) {
+    return h("p", { class: "selectable-text copyable-text", dir: "auto" },
+      line ? h("span", { "data-lexical-text": "true", text: line }) : h("br"));
+  }
+  function showMain() {
+    screen = "main";
+    var search = h("div", { contenteditable: "true", role: "textbox", "data-tab": "3", "aria-label": T.search,
+      "data-lexical-editor": "true", class: "lexical-box search-box", title: T.search_ph, oninput: renderChats },
+    emptyP());
+    wrapper().replaceChildren(h("div", { class: "two" },
+      h("div", { id: "side" },
+        h("header", { class: "side-header" }, h("h1", { text: T.chats })),
+        h("div", { class: "side-search" }, search),
+        h("div", { class: "banners" }),
+        h("div", { id: "pane-side" }, h("div", { "aria-label": T.chat_list, role: "grid", class: "chat-list" }))),
+      h("div", { class: "main-slot" }, intro()),
+      h("div", { class: "overlay-slot" }),
+      h("div", { class: "modal-slot" })));
+    renderChats(); renderBanners(); renderOverlays();
+    if (sendAfterLogin) { var s = sendAfterLogin; sendAfterLogin = null; startChat(s.phone, s.text); }
+  }
+  function intro() {
+    return h("div", { class: "intro", "data-asset-intro-image-light": "true" },
+      h("h1", { text: T.intro_title }), h("div", { text: T.intro_sub }));
+  }
+  function renderChats() {
+    var list = $("div.chat-list");
+    if (!list) return;
+    var q = ($("div.search-box") || { textContent: "" }).textContent.trim();
+    var rows = chats.filter(function (c) { return !q || c.phone.indexOf(q) >= 0 || c.last.indexOf(q) >= 0; })
+      .map(function (c) {
+        return h("div", { role: "listitem", class: "chat-row", tabindex: "-1",
+          onclick: function () { openFromList(c.phone); } },
+        h("span", { title: "+" + c.phone, dir: "auto", class: "chat-title", text: "+" + c.phone }),
+        h("span", { class: "chat-time", text: hhmm(c.ts) }),
+        h("span", { title: c.last, dir: "ltr", class: "chat-last", text: c.last }));
+      });
+    if (!rows.length) rows = [h("div", { class: "no-chats", text: T.no_chats })];
+    list.replaceChildren.apply(list, rows);
+  }
+  function renderBanners() {
+    var slot = $("div.banners");
+    if (!slot) return;
+    var items = [];
+    if (modes.offline || netDown) items.push(["alert-computer", T.offline, T.offline_sub]);
+    if (modes.phone_offline) items.push(["alert-phone", T.phone_offline, T.phone_offline_sub]);
+    slot.replaceChildren.apply(slot, items.map(function (b) {
+      return h("div", { class: "banner", role: "button" }, h("span", { "data-icon": b[0] }),
+        h("div", {}, h("div", { class: "banner-title", text: b[1] }), h("div", { text: b[2] })));
+    }));
+  }
+  function popup(text, buttons) {
+    return h("div", { class: "backdrop" }, h("div", { "data-animate-modal-popup": "true", role: "dialog",
+      class: "popup" }, h("div", { class: "popup-body", text: text }),
+    buttons.length ? h("div", { class: "popup-buttons" }, buttons) : null));
+  }
+  function button(label, onclick, primary) {
+    return h("button", { class: primary ? "btn primary" : "btn", onclick: onclick }, h("div", { text: label }));
+  }
+  function renderOverlays() {
+    var slot = $("div.overlay-slot");
+    if (!slot) return;
+    var want = modes.conflict ? "conflict" : modes.another_tab ? "another_tab" : "";
+    if ((slot.getAttribute("data-showing") || "") === want) return;
+    slot.setAttribute("data-showing", want);
+    if (!want) { slot.replaceChildren(); return; }
+    var useHere = button(T.use_here, function () {
+      api("use_here", { mode: want }).then(function () { delete modes[want]; renderOverlays(); });
+    }, true);
+    var other = want === "conflict" ? button(T.log_out, function () {
+      api("logout").then(loggedOut, loggedOut);
+    }) : button(T.close, function () { screen = "closed"; wrapper().replaceChildren(
+      h("div", { class: "landing closed" }, h("div", { class: "landing-title", text: T.another_tab }))); });
+    slot.replaceChildren(popup(T[want], [other, useHere]));
+  }
+
+  // ----- chats and sending ----------------------------------------------------------------------------------------
+  function modal(node) { var slot = $("div.modal-slot"); if (slot) slot.replaceChildren(node || ""); }
+  function startChat(phone, text) {
+    modal(popup(T.starting, []));
+    var shown = Date.now();
+    api("chat", { phone: phone }).then(function (r) {
+      return sleep(Math.max(0, STARTING_MS - (Date.now() - shown))).then(function () { return r; });
+    }).then(function (r) {
+      history.replaceState(null, "", "/");
+      if (r.status === "logged_out") { loggedOut(); return; }
+      if (!r.valid) { modal(popup(T.invalid, [button(T.ok, function () { modal(null); }, true)])); return; }
+      modal(null);
+      openChat(phone, text, r.messages);
+    }, function () { modal(null); });
+  }
+  function openFromList(phone) {
+    api("chat", { phone: phone }).then(function (r) { if (r.valid) openChat(phone, "", r.messages); });
+  }
+  function bubble(m) {
+    var icon = { pending: ["msg-time", T.pending], sent: ["msg-dblcheck", T.delivered],
+      failed: ["msg-failed", T.failed] }[m.status];
+    var d = new Date(m.ts * 1000);
+    var pre = "[" + hhmm(m.ts) + ", " + (d.getMonth() + 1) + "/" + d.getDate() + "/" + d.getFullYear() + "] " +
+      T.you + ": ";
+    return h("div", { role: "row" }, h("div", { "data-id": "true_" + currentChat + "@c.us_" + m.id,
+      class: "message-out focusable-list-item" },
+    h("div", { class: "copyable-text", "data-pre-plain-text": pre },
+      h("span", { dir: "ltr", class: "selectable-text copyable-text" }, h("span", { text: m.text }))),
+    h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: hhmm(m.ts) }),
+      h("span", { "data-icon": icon[0], "aria-label": icon[1], class: "tick" }))));
+  }
+  function setTick(id, icon) {
+    var el = document.querySelector("div[data-id$='_" + id + "'] span.tick");
+    if (!el) return;
+    el.setAttribute("data-icon", icon);
+    el.setAttribute("aria-label", { "msg-time": T.pending, "msg-check": T.sent, "msg-dblcheck": T.delivered,
+      "msg-failed": T.failed }[icon]);
+  }
+  function nodeText(n) {
+    if (n.nodeType === Node.TEXT_NODE) return n.data;
+    if (n.nodeName === "BR") return "\n";
+    var out = "";
+    n.childNodes.forEach(function (c) { out += nodeText(c); });
+    return out;
+  }
+  function composeText(box) {  // one line per paragraph; <br> (Shift+Enter) is a line break too
+    var lines = [];
+    box.childNodes.forEach(function (n) { lines.push(nodeText(n).replace(/\n$/, "").replace(/\u00a0/g, " ")); });
+    return lines.join("\n").trim();
+  }
+  function updateSendButton() {
+    var box = $("#main footer div[contenteditable='true'][data-tab='10']");
+    var slot = $("#main footer .send-slot");
+    if (!box || !slot) return;
+    var hasText = composeText(box) !== "";
+    box.classList.toggle("empty", !hasText);
+    var want = hasText ? "send" : "mic";
+    if (slot.getAttribute("data-state") === want) return;
+    slot.setAttribute("data-state", want);
+    slot.replaceChildren(hasText
+      ? h("button", { "aria-label": T.send, "data-tab": "11", class: "send-btn", onclick: sendFromBox },
+        h("span", { "data-icon": "wds-ic-send-filled", "aria-hidden": "true" }))
+      : h("button", { "aria-label": T.voice, "data-tab": "11", class: "mic-btn" },
+        h("span", { "data-icon": "mic-outlined", "aria-hidden": "true" })));
+  }
+  function openChat(phone, text, messages) {
+    currentChat = phone;
+    var lines = text ? text.split("\n") : [];
+    var box = h("div", { contenteditable: "true", role: "textbox", "data-tab": "10", "aria-label": T.compose,
+      "aria-placeholder": T.compose, "data-lexical-editor": "true", spellcheck: "true", tabindex: "10",
+      class: "lexical-box compose-box", onkeydown: function (e) {
+        if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendFromBox(); }
+      }, oninput: function () {
+        if (!box.querySelector("p")) {
+          var p = emptyP();
+          box.replaceChildren(p);
+          window.getSelection().collapse(p, 0);
+        }
+        updateSendButton();
+      } }, lines.length ? lines.map(textP) : emptyP());
+    var panel = h("div", { class: "conversation-panel", role: "application" },
+      (messages || []).map(bubble));
+    var main = h("div", { id: "main" },
+      h("header", { class: "chat-header" }, h("span", { title: "+" + phone, dir: "auto", text: "+" + phone })),
+      panel,
+      h("footer", {}, h("div", { class: "compose" }, h("div", { class: "compose-wrap" },
+        h("div", { class: "placeholder", text: T.compose }), box), h("div", { class: "send-slot" }))));
+    $("div.main-slot").replaceChildren(main);
+    (messages || []).forEach(function (m) {
+      if (m.status === "pending") pending[m.id] = { phone: phone, text: m.text, inFlight: false };
+    });
+    updateSendButton();
+    panel.scrollTop = panel.scrollHeight;
+    box.focus();
+    var sel = window.getSelection(); sel.selectAllChildren(box); sel.collapseToEnd();
+  }
+  function newId() {
+    var hex = "";
+    var bytes = crypto.getRandomValues(new Uint8Array(8));
+    bytes.forEach(function (b) { hex += b.toString(16).padStart(2, "0"); });
+    return "3EB0" + hex.toUpperCase();
+  }
+  function sendFromBox() {
+    var box = $("#main footer div[contenteditable='true'][data-tab='10']");
+    if (!box) return;
+    var text = composeText(box);
+    if (!text) return;
+    var id = newId();
+    $("#main .conversation-panel").append(bubble({ id: id, text: text, ts: Date.now() / 1000, status: "pending" }));
+    box.replaceChildren(emptyP());
+    updateSendButton();
+    pending[id] = { phone: currentChat, text: text, inFlight: false };
+    trySend(id);
+  }
+  function trySend(id) {
+    var p = pending[id];
+    if (!p || p.inFlight) return;
+    p.inFlight = true;
+    api("send", { phone: p.phone, text: p.text, id: id }).then(function (r) {
+      p.inFlight = false;
+      if (r.status === "sent") {
+        delete pending[id]; setTick(id, "msg-check");
+        setTimeout(function () { setTick(id, "msg-dblcheck"); }, DBLCHECK_MS);
+      } else if (r.status === "failed" || r.status === "invalid") {
+        delete pending[id]; setTick(id, "msg-failed");
+      } else if (r.status === "logged_out") {
+        loggedOut();
+      }
+    }, function () { p.inFlight = false; });
+  }
+
+  // ----- the poll loop --------------------------------------------------------------------------------------------
+  function schedulePoll(ms) { clearTimeout(pollTimer); pollTimer = setTimeout(poll, ms); }
+  function poll() {
+    api("poll").then(function (r) {
+      if (netDown) { netDown = false; renderBanners(); }
+      handle(r);
+    }, function () {
+      if (!netDown) { netDown = true; renderBanners(); }
+      schedulePoll(pollMs);
+    });
+  }
+  function loggedOut() {
+    clearTimeout(pollTimer);
+    screen = "logged_out";
+    clearLogin().then(function () { location.replace("/?post_logout=1"); });
+  }
+  function handle(r) {
+    freezeIfAsked(r);
+    modes = r.modes || {};
+    pollMs = Math.round((r.poll_s || 1) * 1000);
+    var next = pollMs;
+    if (r.status === "logged_out") { loggedOut(); return; }
+    if (r.status === "qr") {
+      if (token) clearLogin();
+      showQr(r.qr);
+      next = Math.max(50, Math.min(pollMs, Math.round(r.qr_expires_in_s * 1000) + 30));
+    } else if (r.status === "idle") {
+      showIdle();
+    } else if (r.status === "syncing") {
+      storeLogin(r.token);
+      showLoading();
+    } else if (r.status === "ready") {
+      if (screen === "startup") showLoading();
+      var json = JSON.stringify(r.chats || []);
+      if (json !== chatsJson) { chatsJson = json; chats = r.chats || []; renderChats(); }
+      if (screen === "main") { renderBanners(); renderOverlays(); }
+      (r.pending || []).forEach(function (m) {  // the account's queue: sent again until the server takes it
+        if (!pending[m.id]) pending[m.id] = { phone: m.phone, text: m.text, inFlight: false };
+      });
+      Object.keys(pending).forEach(trySend);
+    }
+    schedulePoll(next);
+  }
+
+  function boot() {
+    if (location.pathname === "/send") {
+      var q = new URLSearchParams(location.search);
+      sendAfterLogin = { phone: (q.get("phone") || "").replace(/^\+/, ""), text: q.get("text") || "" };
+    }
+    readLogin().then(function (t) {
+      token = t;
+      return api("hello");
+    }).then(function (r) {
+      T = STRINGS[r.locale] || STRINGS.en;
+      document.documentElement.lang = r.locale || "en";
+      handle(r);
+    }, function () { setTimeout(boot, 1000); });
+  }
+  boot();
+})();
