@@ -169,7 +169,7 @@ def test_retries_with_backoff_then_gives_up_without_leaking(
         assert dead.deliver(*dead.destinations[0][:2], {"a": 1}, Alert("z", "t")) is False
     assert sleeps == [2.0]  # the 403 was not retried; the refused connection was, once
     failed = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [e["error"] for e in failed if e["event"] == "alert_failed"][0] == "HTTP 403"
+    assert next(e["error"] for e in failed if e["event"] == "alert_failed") == "HTTP 403"
     assert BOT_TOKEN not in (tmp_path / "events.jsonl").read_text() and BOT_TOKEN not in caplog.text
 
 

@@ -117,8 +117,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWatchdog]:
     home.ensure()
     port = free_port()
     api_config(home, port)
-    status = {"whatsapp": {"state": "qr", "connected": False, "quality": "poor", "reconnect_attempts": 3,
-                           "browser_restarts": 1, "last_ok": 1.0}, "tokens": {"active": 2}, "outbox": {"pending": 1}}  # fmt: skip
+    whatsapp = {"state": "qr", "connected": False, "quality": "poor", "reconnect_attempts": 3, "browser_restarts": 1}
+    status = {"whatsapp": {**whatsapp, "last_ok": 1.0}, "tokens": {"active": 2}, "outbox": {"pending": 1}}
     (home.root / "fake_status.json").write_text(json.dumps(status))
     wd = ApiWatchdog(home, port)
     yield wd
@@ -186,8 +186,13 @@ def test_post_needs_the_token_and_failures_are_logged_rate_limited(running: ApiW
 
 @pytest.mark.parametrize(
     ("body", "why"),
-    [(b"{not json", "must be JSON"), (b"[1]", "unknown action"), (b'{"action": "format-disk"}', "unknown action"),
-     (b"\xff\xfe", "must be JSON"), (b'{"action": 7}', "unknown action")],  # fmt: skip
+    [
+        (b"{not json", "must be JSON"),
+        (b"[1]", "unknown action"),
+        (b'{"action": "format-disk"}', "unknown action"),
+        (b"\xff\xfe", "must be JSON"),
+        (b'{"action": 7}', "unknown action"),
+    ],
 )
 def test_post_bad_body_is_400(running: ApiWatchdog, body: bytes, why: str) -> None:
     """A body that is not JSON, or names no known action, gets 400 with a reason."""
@@ -234,9 +239,17 @@ def test_restart_worker_gives_a_new_worker(running: ApiWatchdog) -> None:
 
 @pytest.mark.parametrize(
     ("host", "allowed"),
-    [("localhost", True), ("127.0.0.1", True), ("[::1]", True), ("LOCALHOST:{port}", True),
-     ("evil.example", False), ("127.0.0.1:1", False), ("evil.example:{port}", False), ("", False),
-     ("127.0.0.1.evil.example", False)],  # fmt: skip
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("[::1]", True),
+        ("LOCALHOST:{port}", True),
+        ("evil.example", False),
+        ("127.0.0.1:1", False),
+        ("evil.example:{port}", False),
+        ("", False),
+        ("127.0.0.1.evil.example", False),
+    ],
 )
 def test_host_header_guard(running: ApiWatchdog, host: str, allowed: bool) -> None:
     """Only the bound address or localhost (with no port or the bound port) is served; others get 403."""
@@ -301,8 +314,10 @@ def raw_exchange(port: int, data: bytes, *, pause_s: float = 0.0) -> bytes:
     ("raw", "status"),
     [
         (b"POST /api/status HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"411"),
-        (b"POST /api/whatsapp/persistent-connection HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999\r\n\r\n",
-         b"413"),  # fmt: skip
+        (
+            b"POST /api/whatsapp/persistent-connection HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999\r\n\r\n",
+            b"413",
+        ),
         (b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", b"431"),
         (b"GET /\r\n\r\n", b"400"),
         (b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", b"505"),

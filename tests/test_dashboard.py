@@ -53,11 +53,11 @@ def test_dashboard_shows_status_qr_and_escapes_token_names(home: Home, chromium:
     """The page renders the live figures and the QR, and shows a token named like an <img> tag as plain text."""
     port = free_port()
     api_config(home, port)
-    status = {"whatsapp": {"state": "qr", "connected": False, "quality": XSS, "reconnect_attempts": 4,
-                           "browser_restarts": 2}, "tokens": {"active": 7}, "outbox": {"pending": 3}}  # fmt: skip
+    whatsapp = {"state": "qr", "connected": False, "quality": XSS, "reconnect_attempts": 4, "browser_restarts": 2}
+    status = {"whatsapp": whatsapp, "tokens": {"active": 7}, "outbox": {"pending": 3}}
     (home.root / "fake_status.json").write_text(json.dumps(status))
-    snapshot = {"format": "continuity.tokens", "version": 1, "generation": 1, "count": 2,
-                "tokens": [{"id": "t-1", "symbol": XSS, "chain": "sol"}, {"id": "t-2", "symbol": "ABC", "chain": XSS}]}  # fmt: skip
+    tokens = [{"id": "t-1", "symbol": XSS, "chain": "sol"}, {"id": "t-2", "symbol": "ABC", "chain": XSS}]
+    snapshot = {"format": "continuity.tokens", "version": 1, "generation": 1, "count": 2, "tokens": tokens}
     (home.data_dir / "tracked_tokens.json").write_text(json.dumps(snapshot))
     home.session_dir.mkdir(exist_ok=True)
     (home.session_dir / "qr.png").write_bytes(tiny_png())

@@ -10,6 +10,7 @@ line or an event. The HTTP client (urllib) is imported only when an alert is act
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -86,7 +87,8 @@ class AlertRules:
 
     def on_event(self, event: dict[str, Any]) -> list[Alert]:
         kind = event.get("event")
-        ts = float(event.get("ts") or time.time())
+        raw_ts = event.get("ts")
+        ts = float(raw_ts) if isinstance(raw_ts, int | float) else time.time()
         if kind in EVENT_ALERTS:
             alert_kind, title = EVENT_ALERTS[kind]
             return [Alert(alert_kind, title, _summary(event), ts)]
@@ -176,7 +178,7 @@ def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> int:
     data = json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) checked
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -225,10 +227,8 @@ class AlertSender:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stopped.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
@@ -313,7 +313,9 @@ class AlertService:
                 logger.exception("alert check failed")
 
 
-def start_alerts(events_file: Path, heartbeat_file: Path, cfg: AlertsConfig, *, events: EventLog) -> AlertService | None:
+def start_alerts(
+    events_file: Path, heartbeat_file: Path, cfg: AlertsConfig, *, events: EventLog
+) -> AlertService | None:
     """Start alerting when a destination is configured (nothing runs otherwise); bad settings are logged."""
     problems = check_config(cfg)
     for problem in problems:

@@ -1,4 +1,6 @@
-"""The watchdog's HTTP API and dashboard (it stays up while the worker restarts).
+"""The watchdog's HTTP API and dashboard: what it answers (it stays up while the worker restarts).
+
+_http.py listens and imports this module on the first request (the routes cost the idle watchdog ~0.3 MB).
 
 GET  /                                   the dashboard (static files from watchdog/static/)
 GET  /healthz                            200 when supervising and the worker's heartbeat is fresh, else 503
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._http import MAX_BODY_BYTES, HttpServer, Request, Response, error_response
+from ._http import Request, Response, error_response
 from .config import Config
 from .control import WORKER_ACTIONS, ActionTimeout, submit, wait_result
 from .events import EventLog
@@ -37,7 +39,6 @@ from _operator import _compare_digest as compare_digest  # isort: skip
 logger = logging.getLogger("continuity.api")
 
 ACTIONS = ("restart-worker", *WORKER_ACTIONS)
-TOKEN_FILE, INFO_FILE = "api_token", "api.json"
 CONNECTION_PATH = "/api/whatsapp/persistent-connection"
 STATIC_DIR = Path(__file__).with_name("static")
 _STATIC = {
@@ -51,29 +52,6 @@ _CSP = (
 )
 SECURITY_LOG_INTERVAL_S = 60.0  # at most one log line and one event per kind of refusal per this many seconds
 _SIZE_CACHE_S = 60.0
-
-
-def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
-    """The API token and the file holding it: `[api] token`, else run/api_token (generated once, mode 0600)."""
-    if config.api.token:
-        return config.api.token, None
-    path = home.run_dir / TOKEN_FILE
-    try:
-        existing = path.read_text(encoding="ascii").strip()
-        if len(existing) >= 32:
-            os.chmod(path, 0o600)
-            return existing, path
-    except (OSError, UnicodeDecodeError):
-        pass
-    token = os.urandom(24).hex()
-    home.run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return token, path
 
 
 class _RateLimiter:
@@ -347,7 +325,10 @@ class ApiApp:
                 "shouldReconnect": bool(recs.get("should_reconnect")),
                 "needsQRScan": bool(recs.get("needs_qr_scan")),
             },
-            "watchdog": {"state": report["watchdog"].get("state"), "restarts": report["watchdog"].get("restarts_total")},
+            "watchdog": {
+                "state": report["watchdog"].get("state"),
+                "restarts": report["watchdog"].get("restarts_total"),
+            },
             "timestamp": time.time(),
         }
 
@@ -382,49 +363,6 @@ class ApiApp:
             return _json(409, {"ok": False, "action": "restart-worker", "message": message})
         self.supervisor.request_restart("API restart-worker")
         message = "the watchdog is restarting the worker now"
-        return _json(200, {"ok": True, "action": "restart-worker", "message": message, "old_pid": snapshot["worker_pid"]})
-
-
-class ApiServer:
-    """The running API: its server thread, URL and info file (run/api.json)."""
-
-    def __init__(self, server: HttpServer, info_file: Path, url: str) -> None:
-        self.server, self.info_file, self.url = server, info_file, url
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.info_file.unlink(missing_ok=True)
-
-
-def start_api(
-    home: Home, config: Config, supervisor: Supervisor, *, events: EventLog, io_timeout_s: float = 10.0
-) -> ApiServer | None:
-    """Serve the API for `supervisor`; None (logged, and an event) when disabled or the port cannot be bound."""
-    cfg = config.api
-    if not cfg.enabled:
-        return None
-    token, token_file = ensure_token(home, config)
-    app_holder: list[ApiApp] = []
-    try:
-        server = HttpServer(cfg.host, cfg.port, lambda r: app_holder[0](r), io_timeout_s=io_timeout_s,
-                            max_body_bytes=MAX_BODY_BYTES)  # fmt: skip
-    except OSError as exc:
-        logger.error(
-            "API not started: cannot listen on %s:%d (%s). The watchdog keeps supervising without the API; "
-            "free the port or set [api] port in %s.",
-            cfg.host, cfg.port, exc.strerror or exc, home.config_file,
-        )  # fmt: skip
-        events.emit("api_unavailable", host=cfg.host, port=cfg.port, error=str(exc.strerror or exc))
-        return None
-    app_holder.append(ApiApp(home, config, supervisor=supervisor, events=events, token=token,
-                             bound=(cfg.host, server.port)))  # fmt: skip
-    shown_host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-    url = f"http://{shown_host}:{server.port}/"
-    info = {"url": url, "pid": os.getpid(), "token_file": str(token_file) if token_file else None}
-    info_file = home.run_dir / INFO_FILE
-    info_file.write_text(json.dumps(info), encoding="utf-8")
-    server.start()
-    where = token_file if token_file else "[api] token in continuity.toml"
-    logger.info("API and dashboard on %s (token for actions: %s)", url, where)
-    events.emit("api_started", url=url, token_file=info["token_file"])
-    return ApiServer(server, info_file, url)
+        return _json(
+            200, {"ok": True, "action": "restart-worker", "message": message, "old_pid": snapshot["worker_pid"]}
+        )

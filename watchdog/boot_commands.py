@@ -102,7 +102,9 @@ def uninstall_cron(state: CliState, print_only: bool) -> None:
     click.echo(f"removed {removed} line(s) from your crontab" if removed else "no lines for this home in your crontab")
 
 
-_USER = click.option("--user", "user_unit", is_flag=True, help="A user unit (systemctl --user) instead of a system one.")
+_USER = click.option(
+    "--user", "user_unit", is_flag=True, help="A user unit (systemctl --user) instead of a system one."
+)
 _DIR = click.option(
     "--dir",
     "target_dir",

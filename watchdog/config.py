@@ -64,6 +64,9 @@ class SessionConfig:
     backup_interval: float = field(default=86400.0, metadata=_rule(POSITIVE))
     max_session_backups: int = field(default=5, metadata=_rule(POSITIVE))
     auto_restore: bool = True
+    # Passphrase file for the encrypted session backups: an absolute path outside the home, mode 0600
+    # ($CONTINUITY_SESSION_KEY wins when set). Empty and no env var: no session backups.
+    key_file: str = ""
 
 
 @dataclass(frozen=True)

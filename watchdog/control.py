@@ -17,7 +17,15 @@ from typing import Any
 
 from .atomicfile import read_json_or_none, write_json_atomic
 
-WORKER_ACTIONS = ("initialize", "reconnect", "restart-browser", "clear-session", "health-check", "backup-session")
+WORKER_ACTIONS = (
+    "initialize",
+    "reconnect",
+    "restart-browser",
+    "clear-session",
+    "health-check",
+    "backup-session",
+    "restore-session",
+)
 _counter = itertools.count()
 
 

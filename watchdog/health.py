@@ -1,4 +1,15 @@
-"""Health rules as pure functions: healthy / degraded / critical, with recommendations and reasons."""
+"""Health rules as pure functions: healthy / degraded / critical, with recommendations and the reasons.
+
+Rules (each reason is reported):
+- critical: the watchdog is not running, gave up (fatal) or spent its restart budget; WhatsApp logged out or its
+  browser dead; browser restarts failing (3 or more in a row); the profile over `session_max_mb`.
+- degraded: the worker restarting or stopping; no heartbeat yet, or one older than heartbeat_timeout; WhatsApp
+  starting, loading, showing a QR, offline, in conflict or crashed; any reconnect in the last 5 minutes; probes
+  slower than 2 s.
+- recommendations: should_clear_session when browser restarts keep failing or the profile is over its limit;
+  should_reconnect when offline, in conflict, crashed, or after 3+ reconnects in 5 minutes; needs_qr_scan when a
+  QR code is waiting for a scan.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +18,11 @@ from typing import Any
 HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
 _RANK = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
 
-# WhatsApp states (DESIGN.md) and what they mean for health.
 _WHATSAPP_CRITICAL = {"logged_out", "browser_dead"}
 _WHATSAPP_DEGRADED = {"starting", "loading", "qr", "offline", "conflict", "crashed"}
+RESTART_FAILURES_CRITICAL = 3
+SLOW_PROBE_MS = 2000.0
+RECONNECTS_TO_RECOMMEND = 3
 
 
 def assess(
@@ -39,15 +52,28 @@ def assess(
         worse(DEGRADED, "no heartbeat from the worker yet")
     elif heartbeat_age_s is not None and heartbeat_age_s > heartbeat_timeout_s:
         worse(DEGRADED, f"heartbeat is {heartbeat_age_s:.0f} s old")
-    whatsapp = (heartbeat or {}).get("whatsapp") or {}
-    wa_state = whatsapp.get("state")
-    if wa_state in _WHATSAPP_CRITICAL:
-        worse(CRITICAL, f"WhatsApp is {wa_state.replace('_', ' ')}")
-    elif wa_state in _WHATSAPP_DEGRADED:
-        worse(DEGRADED, f"WhatsApp is {wa_state}")
+    wa = (heartbeat or {}).get("whatsapp") or {}
+    state = wa.get("state")
+    if state in _WHATSAPP_CRITICAL:
+        worse(CRITICAL, f"WhatsApp is {state.replace('_', ' ')}")
+    elif state in _WHATSAPP_DEGRADED:
+        worse(DEGRADED, f"WhatsApp is {state}")
+    restart_failures = int(wa.get("restart_failures") or 0)
+    if restart_failures >= RESTART_FAILURES_CRITICAL:
+        worse(CRITICAL, f"the browser failed to start {restart_failures} times in a row")
+    profile_mb, limit_mb = wa.get("profile_mb"), wa.get("session_max_mb")
+    over_limit = profile_mb is not None and limit_mb is not None and profile_mb > limit_mb
+    if over_limit:
+        worse(CRITICAL, f"the browser profile is {profile_mb:.0f} MB, over its {limit_mb:.0f} MB limit")
+    recent = int(wa.get("recent_reconnects") or 0)
+    if recent:
+        worse(DEGRADED, f"{recent} reconnect(s) in the last 5 minutes")
+    probe_ms = wa.get("probe_ms")
+    if probe_ms is not None and probe_ms > SLOW_PROBE_MS:
+        worse(DEGRADED, f"probes are slow ({probe_ms:.0f} ms)")
     recommendations = {
-        "should_clear_session": False,
-        "should_reconnect": wa_state in ("offline", "conflict", "crashed"),
-        "needs_qr_scan": wa_state in ("qr", "logged_out"),
+        "should_clear_session": restart_failures >= RESTART_FAILURES_CRITICAL or over_limit,
+        "should_reconnect": state in ("offline", "conflict", "crashed") or recent >= RECONNECTS_TO_RECOMMEND,
+        "needs_qr_scan": state in ("qr", "logged_out") or bool(wa.get("needs_qr_scan")),
     }
     return {"session_health": level, "reasons": reasons, "recommendations": recommendations}

@@ -45,7 +45,7 @@ def format_event(event: dict[str, Any]) -> str:
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
         shown = shown.replace("\n", " | ")
         fields.append(f"{key}={shown[:200]}")
-    return f"{when} {str(event.get('source', '?')):<8} {event.get('event', '?')}  {' '.join(fields)}".rstrip()
+    return f"{when} {event.get('source', '?')!s:<8} {event.get('event', '?')}  {' '.join(fields)}".rstrip()
 
 
 def _format_line(line: str, *, events: bool) -> str:
@@ -111,7 +111,7 @@ def logs(state: CliState, follow: bool, show_events: bool, count: int) -> None:
         files = {"watchdog": home.logs_dir / "watchdog.log", "worker": home.logs_dir / "worker.log"}
     if not any(path.exists() for path in files.values()) and not follow:
         raise click.ClickException(f"no logs yet in {home.logs_dir} (has the watchdog been started for this home?)")
-    for name, path in files.items():
+    for path in files.values():
         if len(files) > 1:
             click.echo(f"==> {path} <==")
         for line in tail_lines(path, count):

@@ -1,12 +1,13 @@
 """Benchmark: kill -9 of the worker -> first heartbeat of the new worker; watchdog idle RSS, CPU and wakeups.
 
-Usage: python scripts/bench/restart_latency.py [--rounds 20] [--idle-seconds 60] [--worker builtin|toy]
+Usage: python scripts/bench/restart_latency.py [--rounds 20] [--idle-seconds 60] [--worker builtin|toy] [--no-api]
 Goals (issue 2): median restart latency <= 100 ms (restart_delay 0); idle RSS < 18 MB; <= 1 wakeup/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--worker", choices=["builtin", "toy"], default="builtin")
+    parser.add_argument("--no-api", action="store_true", help="Disable the HTTP API (to see what it costs).")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="continuity-bench-") as tmp:
@@ -84,7 +86,7 @@ def main() -> None:
             "[watchdog]\nrestart_delay = 0\nrestart_limit = 1000\n"
             + command
             + "[worker]\nheartbeat_interval = 1\n"
-            + f"[api]\nenabled = true\nport = {port}\n"
+            + f"[api]\nenabled = {'false' if args.no_api else 'true'}\nport = {port}\n"
         )
         heartbeat = home / "run" / "heartbeat.json"
         watchdog = subprocess.Popen(
@@ -95,7 +97,8 @@ def main() -> None:
         )
         try:
             wait_new_heartbeat(heartbeat, None)
-            print(f"watchdog RSS with the API up: {psutil.Process(watchdog.pid).memory_info().rss / 1e6:.1f} MB")
+            api = "off" if args.no_api else f"on 127.0.0.1:{port}"
+            print(f"watchdog RSS at start (API {api}): {psutil.Process(watchdog.pid).memory_info().rss / 1e6:.1f} MB")
             latencies = []
             for _ in range(args.rounds):
                 time.sleep(0.3)
@@ -105,7 +108,7 @@ def main() -> None:
                 os.kill(old, signal.SIGKILL)
                 latencies.append((wait_new_heartbeat(heartbeat, old) - start) * 1000)
             latencies.sort()
-            print(f"worker: {args.worker}; rounds: {args.rounds}; API on 127.0.0.1:{port}")
+            print(f"worker: {args.worker}; rounds: {args.rounds}; API {api}")
             print(
                 "restart latency (kill -9 -> new worker's first heartbeat): "
                 f"median {statistics.median(latencies):.1f} ms, "
@@ -123,6 +126,15 @@ def main() -> None:
                     f"watchdog idle over {t1 - t0:.0f} s: RSS {rss:.1f} MB (goal < 18 MB), "
                     f"CPU {100 * busy / (t1 - t0):.3f}%, wakeups {(w1 - w0) / (t1 - t0):.2f}/s (goal <= 1/s)"
                 )
+            if not args.no_api:
+                for path in ("/", "/static/dashboard.js", "/api/status", "/api/events?since=0", "/healthz") * 5:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn.request("GET", path)
+                    conn.getresponse().read()
+                    conn.close()
+                time.sleep(1.0)
+                rss = psutil.Process(watchdog.pid).memory_info().rss / 1e6
+                print(f"watchdog RSS after serving 25 dashboard/API requests: {rss:.1f} MB")
         finally:
             watchdog.send_signal(signal.SIGTERM)
             watchdog.wait(timeout=30)

@@ -66,9 +66,7 @@ def bench(size: int, updates: int, root: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,10000,100000")
     parser.add_argument("--updates", type=int, default=1000)
     args = parser.parse_args()

@@ -203,6 +203,53 @@ def check_api_port(home: Home, config: Config) -> Check:
     )
 
 
+def check_permissions(home: Home, config: Config) -> Check:
+    """Home, profile, backups, config file and key file: nobody else may read the login or change the config."""
+    from continuity.worker.session.security import permission_problems
+
+    problems = permission_problems(home, config)
+    if not problems:
+        return Check("permissions", PASS, "home, profile, backups and config are private to this user")
+    status = FAIL if any(p.kind == "key_file" for p in problems) else WARN
+    return Check("permissions", status, "; ".join(p.detail for p in problems), " && ".join(p.fix for p in problems))
+
+
+def check_session_backups(home: Home, config: Config) -> Check:
+    """The backup passphrase is set and every session backup decrypts with it (read-only)."""
+    from continuity.worker.session.backup import SessionBackups
+    from continuity.worker.session.crypto import BackupRejected, SessionKeyError, load_passphrase
+
+    try:
+        key = load_passphrase(home, config.session)
+    except SessionKeyError as exc:
+        return Check("session-key", FAIL, str(exc), "fix [session] key_file as the message says")
+    if key is None:
+        return Check(
+            "session-key",
+            WARN,
+            "no session backups: no passphrase configured, so a lost or corrupt profile needs a new QR scan",
+            "set CONTINUITY_SESSION_KEY in the worker's environment, or [session] key_file = an absolute path "
+            "outside the home, mode 0600, holding a long random passphrase",
+        )
+    from continuity.watchdog.events import EventLog
+
+    backups = SessionBackups(home, config.session, events=EventLog(os.devnull, source="doctor"))
+    files, bad = backups.files(), []
+    for path in files:
+        try:
+            backups.verify(path, key)
+        except BackupRejected as exc:
+            bad.append(f"{path.name}: {exc.reason}")
+    if bad:
+        return Check(
+            "session-key",
+            FAIL,
+            f"{len(bad)} of {len(files)} session backups fail authentication: " + "; ".join(bad),
+            "check the passphrase (CONTINUITY_SESSION_KEY / key_file); delete backups that were changed or damaged",
+        )
+    return Check("session-key", PASS, f"passphrase set; {len(files)} session backups, all authentic")
+
+
 def run_checks(home: Home, config: Config) -> list[Check]:
     """Every doctor check, in display order (read-only: nothing is changed)."""
     wa = config.whatsapp
@@ -212,4 +259,5 @@ def run_checks(home: Home, config: Config) -> list[Check]:
     checks += [browser_check, driver_check, check_versions(browser, driver), check_undetected(wa.driver)]
     checks += [check_home_writable(home), check_profile_locks(home, private_driver_path(home))]
     checks += [check_disk(home, wa.session_max_mb), check_api_port(home, config)]
+    checks += [check_permissions(home, config), check_session_backups(home, config)]
     return checks

@@ -134,10 +134,13 @@ class Browser:
         if self.kind == "undetected":
             self.driver.browser_pid = None  # uc's __del__ would SIGTERM this pid later, maybe reused by then
         reaped = hygiene.sweep_profile_holders(self.profile_dir, driver_exe=self.driver_exe, timeout_s=timeout_s)
-        if self.kind == "undetected" and self.browser_pid is not None and os.name == "posix":
-            # uc spawned Chromium with a Popen it then dropped: reap the zombie now, not at the next Popen.
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(self.browser_pid, os.WNOHANG)
+        if os.name == "posix":
+            # uc spawns Chromium and chromedriver from this process; when the browser died first nothing waits
+            # for them: reap them now, or each browser restart leaves a zombie behind.
+            for pid in (self.browser_pid, self.driver_pid):
+                if pid is not None:
+                    with contextlib.suppress(ChildProcessError, OSError):
+                        os.waitpid(pid, os.WNOHANG)
         seconds = round(time.monotonic() - started, 3)
         logger.info("browser closed (graceful=%s, reaped=%s) in %.2f s", graceful, reaped, seconds)
         if self.events is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -21,8 +22,10 @@ from continuity.watchdog.home import Home
 
 from ..sending import OutboxSender, SendOutcome
 from . import rules
+from .backup import SessionBackups, Staged
 from .page import Page, PageHang
 from .qr import clear_qr, write_qr
+from .security import report_permission_problems
 from .selectors import SELECTORS
 from .sender import send_message
 from .states import WhatsAppState
@@ -30,7 +33,8 @@ from .states import WhatsAppState
 logger = logging.getLogger("continuity.whatsapp")
 
 NAVIGATION_GRACE_S = 15.0  # s after opening a chat during which a loading page still counts as ready
-LIVENESS_CHECK_S = 1.0  # between probes, the browser process is checked this often (no WebDriver call)
+LIVENESS_CHECK_S = 1.0
+PROFILE_SIZE_EVERY_S = 300.0  # between probes, the browser process is checked this often (no WebDriver call)
 
 
 class WhatsAppSession:
@@ -71,11 +75,14 @@ class WhatsAppSession:
         self._pending_step: str | None = None
         self._state_since = clock()
         self._navigated_at = -1e9
+        self._profile_size_at: float | None = None
+        self._profile_mb_value: float | None = None
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[str], None]] = []
         self.on_reconnecting: list[Callable[[int], None]] = []
         self.on_qr: list[Callable[[str], None]] = []
         self.sender: OutboxSender | None = None
+        self.backups = SessionBackups(home, config.session, events=self.events, clock=clock, wall_clock=wall_clock)
 
     # -- wiring -------------------------------------------------------------------------------------------
     def attach(self, loop: Any, *, outbox: Any, actions: Any) -> None:
@@ -88,6 +95,7 @@ class WhatsAppSession:
         loop.status_providers.append(lambda: {"whatsapp": self.status()})
         for name, handler in self.action_handlers().items():
             actions.register(name, handler)
+        report_permission_problems(self.home, self.config, self.events)  # "security_warning" events, once
 
     @property
     def linked_file(self) -> Path:
@@ -149,12 +157,17 @@ class WhatsAppSession:
         previous = self.state
         if state is WhatsAppState.READY:
             self._set_state(state)
+            self.backups.on_ready()
             if previous in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT) or not self.was_linked():
                 self._make_login_durable()
+            elif self.backups.due():  # periodic backup: Chromium must be closed for a consistent copy
+                self._restart_browser(reason="session backup", counted=False, while_closed=self._backup_closed)
             self.last_ok = self._wall()
             if self.ladder.on_ok(now=self._clock()):
                 self.events.emit("whatsapp_stable", after_failures=True)
         elif state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT):
+            if state is WhatsAppState.LOGGED_OUT and self._restore_login(self.backups.for_lost_login(markers)):
+                return  # the login was lost (profile deleted, replaced, corrupt): a backup was put back
             self._set_state(state)
             self._show_qr(markers)
         elif state is WhatsAppState.CONFLICT:
@@ -216,7 +229,8 @@ class WhatsAppSession:
     def _make_login_durable(self) -> None:
         """A new login lives only in Chromium's memory for a few seconds: a clean restart writes it to disk."""
         self.events.emit("login_durability", step="restarting browser cleanly")
-        self._restart_browser(reason="make the new login durable", counted=False)
+        backup = functools.partial(self._backup_closed, reason="paired")
+        self._restart_browser(reason="make the new login durable", counted=False, while_closed=backup)
         write_json_atomic(self.linked_file, {"linked_at": self._wall()}, mode=0o600)
         self.events.emit("login_durable")
 
@@ -275,12 +289,36 @@ class WhatsAppSession:
             with contextlib.suppress(Exception):
                 browser.close()
 
-    def _restart_browser(self, *, reason: str, counted: bool = True) -> None:
+    def _restart_browser(
+        self, *, reason: str, counted: bool = True, while_closed: Callable[[], object] | None = None
+    ) -> None:
         if counted:
             self.browser_restarts += 1
         self.events.emit("browser_restart", reason=reason, count=self.browser_restarts)
         self._close_browser()
+        if while_closed is not None:
+            while_closed()
         self._start_browser()
+
+    # -- session backups (backup.py): taken and restored only while Chromium is closed ----------------------
+    def _backup_closed(self, reason: str = "periodic") -> None:
+        if self.backups.passphrase() is not None:
+            self.backups.create_quietly(reason=reason)
+
+    def _restore_login(self, staged: Staged | None) -> bool:
+        """Close the browser, put the staged backup's login storage into the profile, relaunch."""
+        if staged is None:
+            return False
+        self._close_browser()
+        try:
+            self.backups.apply(staged)
+        except OSError as exc:
+            logger.error("cannot put backup %s into the profile: %s", staged.source, exc)
+            self.events.emit("session_restore_error", file=str(staged.source), error=str(exc)[:500])
+            return False
+        finally:
+            self._start_browser()
+        return True
 
     def close(self) -> None:
         """Close the browser cleanly (the worker is stopping)."""
@@ -317,7 +355,23 @@ class WhatsAppSession:
             "linked": self.was_linked(),
             "needs_qr_scan": self.state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT),
             "qr": self.qr_payload,
+            "profile_mb": self._profile_mb(),
+            "session_max_mb": self.wa.session_max_mb,
+            "session_backups": self.backups.status(),
         }
+
+    def _profile_mb(self) -> float | None:
+        """The profile's size, measured at most every PROFILE_SIZE_EVERY_S seconds (a directory walk)."""
+        now = self._clock()
+        if self._profile_size_at is None or now - self._profile_size_at >= PROFILE_SIZE_EVERY_S:
+            self._profile_size_at = now
+            total = 0
+            for root, _dirs, files in os.walk(self.home.profile_dir):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        total += os.lstat(os.path.join(root, name)).st_size
+            self._profile_mb_value = round(total / 1e6, 1)
+        return self._profile_mb_value
 
     def action_handlers(self) -> dict[str, Callable[[dict[str, Any]], tuple[bool, str, dict[str, Any]]]]:
         def reconnect(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -347,7 +401,29 @@ class WhatsAppSession:
                 self._start_browser()
             return self.browser is not None, f"state {self.state.value}", self.status()
 
+        def backup_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            if self.state is not WhatsAppState.READY or self.backups.passphrase() is None:
+                why = self.backups.status()["problem"] or f"WhatsApp is {self.state.value}, not ready"
+                return False, f"no session backup taken: {why}", self.status()
+            self.backups.last_backup = None
+            backup = functools.partial(self._backup_closed, reason="requested")
+            self._restart_browser(reason="session backup", counted=False, while_closed=backup)
+            made = self.backups.last_backup
+            return made is not None, f"session backup {made}" if made else str(self.backups.last_error), {}
+
+        def restore_session(params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+            file = params.get("file")
+            try:
+                restored = self._restore_login(self.backups.stage_for_restore(Path(file) if file else None))
+            except (ValueError, LookupError) as exc:  # BackupRejected, SessionKeyError, NoUsableBackup
+                return False, str(exc), {}
+            if not restored:
+                return False, "the backup could not be put into the profile (event session_restore_error)", {}
+            return True, f"login storage restored; state {self.state.value}", self.status()
+
         return {
+            "backup-session": backup_session,
+            "restore-session": restore_session,
             "reconnect": reconnect,
             "restart-browser": restart_browser,
             "clear-session": clear_session,

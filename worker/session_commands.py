@@ -1,0 +1,168 @@
+"""`continuity whatsapp qr | reconnect | restart-browser | clear-session | health-check | backup | restore`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from continuity.watchdog import control
+from continuity.watchdog.cli import CliState, pass_state
+from continuity.watchdog.events import EventLog
+from continuity.watchdog.heartbeat import read_heartbeat
+from continuity.watchdog.instance import running_watchdog
+
+
+@click.group()
+def whatsapp() -> None:
+    """Steer the WhatsApp session of the running worker (actions go through run/control/)."""
+
+
+@whatsapp.command()
+@click.option(
+    "--wait", "wait_s", type=float, default=0.0, show_default=True, help="Seconds to wait for a QR code to appear."
+)
+@pass_state
+def qr(state: CliState, wait_s: float) -> None:
+    """Show the QR code to scan with the phone (also in session/qr.png and on the dashboard)."""
+    from .session.qr import qr_terminal
+
+    path = state.home.session_dir / "qr.txt"
+    deadline = time.monotonic() + wait_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not path.exists():
+        wa = (read_heartbeat(state.home.heartbeat_file) or {}).get("whatsapp") or {}
+        where = f"WhatsApp is {wa['state']}" if wa.get("state") else "no worker heartbeat"
+        raise click.ClickException(f"no QR code is waiting for a scan ({where})")
+    payload = path.read_text(encoding="utf-8").strip()
+    click.echo(qr_terminal(payload))
+    click.echo(
+        f"Scan with WhatsApp on your phone: Settings > Linked devices > Link a device. "
+        f"Image: {state.home.session_dir / 'qr.png'}"
+    )
+
+
+def _run_action(state: CliState, action: str, timeout_s: float, params: dict[str, Any] | None = None) -> None:
+    action_id = control.submit(state.home.control_dir, action, params=params, source="cli")
+    try:
+        result = control.wait_result(state.home.control_dir, action_id, timeout_s=timeout_s)
+    except control.ActionTimeout as exc:
+        raise click.ClickException(
+            f"{exc}. Is the watchdog running (`continuity status`)? The request stays queued for the next worker."
+        ) from exc
+    click.echo(f"{action}: {'ok' if result['ok'] else 'FAILED'} - {result['message']}")
+    if result.get("details"):
+        click.echo(json.dumps(result["details"], indent=2, default=str))
+    sys.exit(0 if result["ok"] else 1)
+
+
+_TIMEOUT = click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the worker's answer.",
+)
+
+
+@whatsapp.command()
+@_TIMEOUT
+@pass_state
+def reconnect(state: CliState, timeout_s: float) -> None:
+    """Reload WhatsApp Web and report the state it comes back in."""
+    _run_action(state, "reconnect", timeout_s)
+
+
+@whatsapp.command("restart-browser")
+@_TIMEOUT
+@pass_state
+def restart_browser(state: CliState, timeout_s: float) -> None:
+    """Close the browser cleanly and start it again (the login stays in the profile)."""
+    _run_action(state, "restart-browser", timeout_s)
+
+
+@whatsapp.command("health-check")
+@_TIMEOUT
+@pass_state
+def health_check(state: CliState, timeout_s: float) -> None:
+    """Probe the page now; exit 0 when WhatsApp is ready."""
+    _run_action(state, "health-check", timeout_s)
+
+
+@whatsapp.command("clear-session")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_TIMEOUT
+@pass_state
+def clear_session(state: CliState, yes: bool, timeout_s: float) -> None:
+    """Delete the browser profile's login: WhatsApp will show a new QR code to scan."""
+    if not yes:
+        click.confirm(
+            "This logs WhatsApp Web out on this machine; you will have to scan a QR code again. Continue?", abort=True
+        )
+    _run_action(state, "clear-session", timeout_s)
+
+
+# Backup and restore need Chromium closed. With a watchdog running, the worker owns the browser: it does the
+# work (a clean browser restart around it) through a control action. With none running, the CLI does it here.
+def _offline_backups(state: CliState) -> Any:
+    from .browser import find_profile_holders
+    from .session.backup import SessionBackups
+
+    holders = find_profile_holders(state.home.profile_dir)
+    if holders:
+        pids = sorted(p.pid for p in holders)[:8]
+        raise click.ClickException(
+            f"no watchdog runs, but a browser holds {state.home.profile_dir} (pids {pids}): stop it first"
+        )
+    return SessionBackups(state.home, state.config.session, events=EventLog(state.home.events_file, source="cli"))
+
+
+@whatsapp.command()
+@_TIMEOUT
+@pass_state
+def backup(state: CliState, timeout_s: float) -> None:
+    """Write an encrypted backup of the WhatsApp login to session/backups/ now.
+
+    The passphrase comes from CONTINUITY_SESSION_KEY or [session] key_file (of the worker, when one runs).
+    """
+    if running_watchdog(state.home):
+        _run_action(state, "backup-session", timeout_s)
+        return
+    from .session.crypto import SessionKeyError
+
+    backups = _offline_backups(state)
+    if not (state.home.session_dir / "linked.json").exists():
+        raise click.ClickException("this profile was never linked to WhatsApp: there is no login to back up")
+    try:
+        path = backups.create(reason="requested")
+    except (SessionKeyError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"session backup written: {path}")
+
+
+@whatsapp.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_TIMEOUT
+@pass_state
+def restore(state: CliState, file: Path | None, yes: bool, timeout_s: float) -> None:
+    """Put the login from FILE (default: the newest backup that decrypts) back into the browser profile."""
+    if not yes:
+        click.confirm("This replaces the login stored in the browser profile by the backup's. Continue?", abort=True)
+    target = file.resolve() if file is not None else None
+    if running_watchdog(state.home):
+        _run_action(state, "restore-session", timeout_s, {"file": str(target)} if target else None)
+        return
+    backups = _offline_backups(state)
+    try:
+        staged = backups.stage_for_restore(target)
+    except (ValueError, LookupError) as exc:  # BackupRejected, SessionKeyError, NoUsableBackup
+        raise click.ClickException(str(exc)) from exc
+    backups.apply(staged)
+    click.echo(f"login restored from {staged.source} into {state.home.profile_dir}; `continuity start` to use it")
