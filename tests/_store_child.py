@@ -24,12 +24,8 @@ def _say(line: str) -> None:
 
 
 def store_loop(data_dir: str, run: str, rng: random.Random) -> None:
-    interval = rng.choice(
-        [0.01, 0.2, 5.0]
-    )  # often: compaction + backup around many commits; else plain appends
-    store = TokenStore.open(
-        data_dir, backup_interval=interval, max_backups=3, compact_min_bytes=4096, source="crash"
-    )
+    interval = rng.choice([0.01, 0.2, 5.0])  # often: compaction + backup around many commits; else plain appends
+    store = TokenStore.open(data_dir, backup_interval=interval, max_backups=3, compact_min_bytes=4096, source="crash")
     mine: list[str] = []
     i = 0
     while True:
@@ -60,9 +56,7 @@ def store_loop(data_dir: str, run: str, rng: random.Random) -> None:
 
 def outbox_loop(data_dir: str, run: str, rng: random.Random) -> None:
     interval = rng.choice([0.01, 0.2, 5.0])
-    box = Outbox.open(
-        data_dir, backup_interval=interval, max_backups=3, compact_min_bytes=4096, source="crash"
-    )
+    box = Outbox.open(data_dir, backup_interval=interval, max_backups=3, compact_min_bytes=4096, source="crash")
     claimed: str | None = None
     i = 0
     while True:

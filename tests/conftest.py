@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,12 @@ def home(tmp_path: Path) -> Home:
     instance.root.mkdir()
     instance.ensure()
     return instance
+
+
+@pytest.fixture
+def sim() -> Iterator[object]:
+    """A WhatsApp Web simulator on 127.0.0.1 (any free port), stopped after the test."""
+    from continuity.worker.simulator import Simulator
+
+    with Simulator(port=0, qr_rotate_s=30.0) as simulator:
+        yield simulator

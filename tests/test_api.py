@@ -344,6 +344,30 @@ def test_token_file_is_private_and_kept(running: ApiWatchdog) -> None:
     assert info["token_file"] == str(path) and info["url"] == f"http://127.0.0.1:{running.port}/"
 
 
+def test_status_lines_point_to_the_api_and_token(running: ApiWatchdog) -> None:
+    """api_status_lines (for `continuity status`) names the URL and the token file, and nothing without api.json."""
+    from continuity.watchdog._http import api_status_lines
+
+    (line,) = api_status_lines(running.home.root)
+    assert f"http://127.0.0.1:{running.port}/" in line and str(running.home.run_dir / "api_token") in line
+    assert running.token not in line
+    assert api_status_lines(running.home.root / "nowhere") == []
+
+
+def test_allowed_hosts_extend_the_host_guard(home: Home) -> None:
+    """[api] allowed_hosts adds names (e.g. a LAN name when bound to 0.0.0.0); the bound port still must match."""
+    from continuity.watchdog.api import ApiApp
+    from continuity.watchdog.config import ApiConfig, Config
+    from continuity.watchdog.events import EventLog
+
+    config = Config(api=ApiConfig(host="0.0.0.0", allowed_hosts=["Box.LAN"]))
+    app = ApiApp(home, config, supervisor=None, events=EventLog(home.events_file, source="t"), token="t" * 32,  # type: ignore[arg-type]
+                 bound=("0.0.0.0", 8765))  # fmt: skip
+    assert app.host_allowed("box.lan:8765") and app.host_allowed("BOX.lan") and app.host_allowed("localhost")
+    assert not app.host_allowed("box.lan:8766") and not app.host_allowed("other.lan")
+    assert not app.host_allowed("[::1]:8765]") and not app.host_allowed(None)
+
+
 def test_configured_token_and_restart_keep_working(home: Home) -> None:
     """With [api] token set no file is generated and that token authorizes; the API goes away with the watchdog."""
     port = free_port()

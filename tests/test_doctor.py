@@ -46,9 +46,12 @@ def _checks(result: Result) -> dict[str, dict[str, str]]:
     return {check["name"]: check for check in json.loads(result.output)["checks"]}
 
 
-def test_doctor_passes_on_this_machine(home: Home, free_port: int) -> None:
-    """With Chromium, chromedriver and uc installed and a free port, every check passes and the exit is 0."""
+def test_doctor_passes_on_this_machine(home: Home, free_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Chromium, chromedriver and uc installed, a free port, a private home and a session key, every check
+    passes and the exit is 0."""
     _write_config(home, f"[api]\nport = {free_port}\n")
+    os.chmod(home.root, 0o700)
+    monkeypatch.setenv("CONTINUITY_SESSION_KEY", "x" * 32)
     result = _doctor(home)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line[:4] in ("PASS", "WARN", "FAIL")]

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -34,12 +33,6 @@ def cli(home: Home, *args: str, timeout: float = 60) -> subprocess.CompletedProc
 
 def whatsapp_state(home: Home) -> str | None:
     return ((read_heartbeat(home.heartbeat_file) or {}).get("whatsapp") or {}).get("state")
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(port=0, qr_rotate_s=30.0) as simulator:
-        yield simulator
 
 
 def test_tokens_become_messages_exactly_once_through_a_worker_crash(home: Home, sim: Simulator) -> None:

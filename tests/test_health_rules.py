@@ -13,8 +13,12 @@ from continuity.worker.session.states import WhatsAppState
 
 
 def _health(wa: dict[str, Any] | None = None, *, watchdog: str | None = "running", age: float = 1.0) -> dict[str, Any]:
-    return assess(watchdog_state=watchdog, heartbeat={"whatsapp": wa or {"state": "ready"}}, heartbeat_age_s=age,
-                  heartbeat_timeout_s=120)
+    return assess(
+        watchdog_state=watchdog,
+        heartbeat={"whatsapp": wa or {"state": "ready"}},
+        heartbeat_age_s=age,
+        heartbeat_timeout_s=120,
+    )
 
 
 def test_ready_session_is_healthy() -> None:
@@ -47,8 +51,10 @@ def test_stale_heartbeat_and_watchdog_states() -> None:
     """An old heartbeat is degraded; a spent budget or a missing watchdog is critical."""
     assert _health(age=500)["session_health"] == "degraded"
     assert _health(watchdog="budget_spent")["session_health"] == "critical"
-    assert assess(watchdog_state=None, heartbeat=None, heartbeat_age_s=None, heartbeat_timeout_s=120)[
-        "session_health"] == "critical"
+    assert (
+        assess(watchdog_state=None, heartbeat=None, heartbeat_age_s=None, heartbeat_timeout_s=120)["session_health"]
+        == "critical"
+    )
 
 
 def test_reconnects_leave_the_five_minute_window() -> None:

@@ -18,9 +18,7 @@ class Clock:
         return self.now
 
 
-@pytest.mark.parametrize(
-    ("raw", "digits"), [("+1 555-123-4567", "15551234567"), ("4915112345678", "4915112345678")]
-)
+@pytest.mark.parametrize(("raw", "digits"), [("+1 555-123-4567", "15551234567"), ("4915112345678", "4915112345678")])
 def test_phone_numbers_are_normalized_to_digits(raw: str, digits: str) -> None:
     """A leading '+', spaces and dashes are dropped; the digits are kept."""
     assert normalize_phone(raw) == digits
@@ -52,9 +50,7 @@ def test_message_lifecycle_survives_reopen(home: Home) -> None:
         claimed = box.claim("worker-1", lease_s=60)
         assert claimed is not None and claimed["id"] == message["id"]
         assert (
-            claimed["attempts"] == 1
-            and claimed["attempted_at"] == clock.now
-            and claimed["claim_owner"] == "worker-1"
+            claimed["attempts"] == 1 and claimed["attempted_at"] == clock.now and claimed["claim_owner"] == "worker-1"
         )
         assert box.claim("worker-2") is None, "a live claim is not handed out twice"
         box.mark_sent(message["id"], chat_message_id="wa-1")

@@ -21,12 +21,6 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(port=0, qr_rotate_s=20.0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
 def closing() -> Iterator[list[WhatsAppSession]]:
     sessions: list[WhatsAppSession] = []
     yield sessions

@@ -25,12 +25,6 @@ PHONE = "15551234567"
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(port=0, qr_rotate_s=20.0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
 def ready(home: Home, sim: Simulator) -> Iterator[tuple[Any, Outbox, OutboxSender]]:
     session = linked_session(home, sim)
     outbox = Outbox.open(home)

@@ -19,16 +19,11 @@ def run(home: Home, *args: str) -> Result:
 def test_add_list_remove(home: Home) -> None:
     """tokens add/list --json/remove change the store and print JSON records each with "id"."""
     assert (
-        run(
-            home, "tokens", "add", "pepe", "--symbol", "PEPE", "--chain", "eth", "--data", '{"mc": 5}'
-        ).exit_code
-        == 0
+        run(home, "tokens", "add", "pepe", "--symbol", "PEPE", "--chain", "eth", "--data", '{"mc": 5}').exit_code == 0
     )
     assert run(home, "tokens", "add", "doge").exit_code == 0
     listed = json.loads(run(home, "tokens", "list", "--json").output)
-    assert (
-        [r["id"] for r in listed] == ["pepe", "doge"] and listed[0]["mc"] == 5 and listed[0]["chain"] == "eth"
-    )
+    assert [r["id"] for r in listed] == ["pepe", "doge"] and listed[0]["mc"] == 5 and listed[0]["chain"] == "eth"
     assert "pepe\tPEPE\teth" in run(home, "tokens", "list").output
     assert run(home, "tokens", "remove", "pepe").exit_code == 0
     assert [r["id"] for r in json.loads(run(home, "tokens", "list", "--json").output)] == ["doge"]
@@ -58,16 +53,10 @@ def test_import_the_seed_formats_and_export(home: Home, tmp_path: Path) -> None:
         assert run(home, "tokens", "import", str(tmp_path / name)).exit_code == 0
     exported = run(home, "tokens", "export").output
     records = {r["id"]: r for r in json.loads(exported)}
-    assert (
-        set(records) == {"a", "b", "c", "d"}
-        and records["a"]["custom"] == {"x": 1}
-        and records["d"]["note"] == "n"
-    )
+    assert set(records) == {"a", "b", "c", "d"} and records["a"]["custom"] == {"x": 1} and records["d"]["note"] == "n"
     (tmp_path / "export.json").write_text(exported)
     other = Home(tmp_path / "other")
-    assert (
-        run(other, "tokens", "import", str(tmp_path / "export.json")).output.strip() == "imported 4 token(s)"
-    )
+    assert run(other, "tokens", "import", str(tmp_path / "export.json")).output.strip() == "imported 4 token(s)"
 
 
 def test_bad_import_file_changes_nothing(home: Home, tmp_path: Path) -> None:

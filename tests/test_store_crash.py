@@ -36,9 +36,7 @@ def zygote() -> Iterator[subprocess.Popen[str]]:
     proc.wait(timeout=10)
 
 
-def _run_and_kill(
-    zygote: subprocess.Popen[str], mode: str, data_dir: Path, run: int, rng: random.Random
-) -> list[str]:
+def _run_and_kill(zygote: subprocess.Popen[str], mode: str, data_dir: Path, run: int, rng: random.Random) -> list[str]:
     """Start one child, SIGKILL it after a random 1-40 ms, return what it printed."""
     assert zygote.stdin is not None and zygote.stdout is not None
     zygote.stdin.write(f"{mode} {data_dir} r{run} {rng.randrange(1 << 30)}\n")

@@ -28,11 +28,7 @@ CHILD = Path(__file__).with_name("_store_child.py")
 
 
 def _files(home: Home) -> dict[str, bytes]:
-    return {
-        p.name: p.read_bytes()
-        for p in home.data_dir.iterdir()
-        if p.is_file() and not p.name.endswith(".lock")
-    }
+    return {p.name: p.read_bytes() for p in home.data_dir.iterdir() if p.is_file() and not p.name.endswith(".lock")}
 
 
 @pytest.fixture
@@ -66,9 +62,7 @@ def test_record_over_the_size_limit_changes_nothing(home: Home, filled: TokenSto
     ("ident", "fields"),
     [("", {}), ("a\nb", {}), ("x" * 300, {}), ("nan", {"v": float("nan")}), ("obj", {"v": object()})],
 )
-def test_bad_ids_and_values_change_nothing(
-    home: Home, filled: TokenStore, ident: str, fields: dict[str, Any]
-) -> None:
+def test_bad_ids_and_values_change_nothing(home: Home, filled: TokenStore, ident: str, fields: dict[str, Any]) -> None:
     """Empty, multi-line or overlong ids and non-JSON values raise InvalidRecord."""
     before = _files(home)
     with pytest.raises(InvalidRecord):

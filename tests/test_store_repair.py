@@ -54,9 +54,7 @@ def test_damaged_snapshot_is_restored_from_backup_and_journal(home: Home) -> Non
         store.add("b", v=2)  # only in the journal (and a newer snapshot)
         store.update("a", v=3)
     snapshot = home.data_dir / "tracked_tokens.json"
-    snapshot.write_text(
-        '{"format": "continuity.tokens", "generation": 9, "tokens": [ {"id": "a"'
-    )  # truncated
+    snapshot.write_text('{"format": "continuity.tokens", "generation": 9, "tokens": [ {"id": "a"')  # truncated
     with TokenStore.open(home) as store:
         assert {r["id"]: r["v"] for r in store.list()} == {"a": 3, "b": 2}
     aside = list(home.data_dir.glob("tracked_tokens.json.damaged-*"))

@@ -78,9 +78,7 @@ def test_two_processes_500_updates_each_lose_nothing(home: Home) -> None:
     with TokenStore.open(home) as store:
         store.add("counter", value=0)
     procs = [
-        subprocess.Popen(
-            [sys.executable, str(CHILD), "incr", str(home.data_dir), name, "500"], stdout=subprocess.PIPE
-        )
+        subprocess.Popen([sys.executable, str(CHILD), "incr", str(home.data_dir), name, "500"], stdout=subprocess.PIPE)
         for name in ("p1", "p2")
     ]
     for proc in procs:
@@ -117,6 +115,4 @@ def test_seed_format_snapshot_is_adopted(home: Home) -> None:
     home.data_dir.joinpath("tracked_tokens.json").write_text(json.dumps({"x": {"symbol": "X", "odd": [1]}}))
     with TokenStore.open(home) as store:
         assert store.list() == [{"id": "x", "symbol": "X", "odd": [1]}]
-    assert (
-        json.loads(home.data_dir.joinpath("tracked_tokens.json").read_text())["format"] == "continuity.tokens"
-    )
+    assert json.loads(home.data_dir.joinpath("tracked_tokens.json").read_text())["format"] == "continuity.tokens"

@@ -91,7 +91,7 @@ def test_notify_marks_token_and_ledger_once_all_sent(home: Home, parts: Any) -> 
 
 def test_notify_after_a_crash_requeues_nothing(home: Home, parts: Any) -> None:
     """A new job instance (a restarted worker) finds the queued messages by dedupe key: no duplicates."""
-    store, outbox, _ledger, context = parts
+    store, _outbox, _ledger, context = parts
     store.add("tok1", symbol="ABC", chain="sol")
     config = NotifyConfig(recipients=["15551234567"])
     NotifyJob(config, events=EventLog(home.events_file, source="t"))(context)

@@ -35,6 +35,13 @@ EVENT_ALERTS = {  # event kind -> (alert kind, title)
     "qr_needed": ("qr_needed", "WhatsApp needs a QR scan"),
     "logged_out": ("logged_out", "WhatsApp was logged out"),
     "store_restored": ("store_restored", "a damaged store was restored from a backup"),
+    "api_auth_failed": ("security", "security: an API request with a missing or wrong token was refused"),
+    "api_foreign_host": ("security", "security: an API request for a foreign Host was refused"),
+    "security_warning": ("security", "security: unsafe file permissions"),
+    "session_key_error": ("security", "security: the session backup key was refused"),
+    "session_backup_rejected": ("security", "security: a session backup failed authentication"),
+    "session_restored": ("session_restored", "WhatsApp login restored from an encrypted backup"),
+    "session_restore_failed": ("session_restore_failed", "no session backup worked: WhatsApp needs a QR scan"),
 }
 CRASH_EVENTS = ("worker_exited", "heartbeat_stale")
 _WA_STATE_ALERTS = {"qr": "qr_needed", "logged_out": "logged_out"}

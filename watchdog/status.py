@@ -8,6 +8,7 @@ from typing import Any
 
 import psutil
 
+from ._http import api_status_lines
 from .config import Config
 from .health import HEALTHY, assess
 from .heartbeat import read_heartbeat
@@ -69,6 +70,7 @@ def format_status(status: dict[str, Any]) -> str:
             f"restarts:  {wd.get('restarts_total', 0)} total, {wd.get('restarts_in_window', 0)}/"
             f"{wd.get('restart_limit')} in the last {wd.get('restart_window_s', 0):g} s"
         )
+        lines.extend(api_status_lines(status["home"]))
         if wd.get("last_exit"):
             lines.append(f"last exit: {wd['last_exit'].get('description')}")
     else:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from continuity.watchdog.events import EventLog  # noqa: E402
-from continuity.watchdog.home import Home  # noqa: E402
-from continuity.worker.sending import OutboxSender  # noqa: E402
-from continuity.worker.session import WhatsAppState  # noqa: E402
-from continuity.worker.simulator import Simulator  # noqa: E402
-from continuity.worker.store import Outbox  # noqa: E402
-from tests._session_harness import drive, linked_session  # noqa: E402
+from continuity.watchdog.events import EventLog
+from continuity.watchdog.home import Home
+from continuity.worker.sending import OutboxSender
+from continuity.worker.session import WhatsAppState
+from continuity.worker.simulator import Simulator
+from continuity.worker.store import Outbox
+from tests._session_harness import drive, linked_session
 
 
 def main() -> int:
@@ -66,9 +66,9 @@ def main() -> int:
                 start = time.monotonic()
                 drive(
                     session,
-                    lambda: outbox.get(ident)["state"] == "sent",
+                    lambda ident=ident: outbox.get(ident)["state"] == "sent",
                     timeout=60,
-                    what="sent",  # noqa: B023
+                    what="sent",
                     extra=lambda: sender(None),
                 )
                 deliveries.append(time.monotonic() - start)

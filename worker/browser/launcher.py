@@ -92,9 +92,10 @@ def ensure_private_driver(system_driver: Path, home: Home, *, events: EventLog |
 def _browser_environment(tmp_dir: Path) -> Iterator[None]:
     """Environment chromedriver and Chromium inherit at start: private TMPDIR, Selenium Manager off."""
     os.environ["SE_OFFLINE"] = "true"  # guard: Selenium Manager must never try the network
-    saved = {key: os.environ.get(key) for key in ("TMPDIR", "SE_CHROMEDRIVER")}
+    saved = {key: os.environ.get(key) for key in ("TMPDIR", "SE_CHROMEDRIVER", "CONTINUITY_SESSION_KEY")}
     os.environ["TMPDIR"] = str(tmp_dir)
     os.environ.pop("SE_CHROMEDRIVER", None)  # would replace our private driver path in selenium's Service
+    os.environ.pop("CONTINUITY_SESSION_KEY", None)  # the backup passphrase is not the browser's business
     try:
         yield
     finally:

@@ -7,7 +7,6 @@ import functools
 import logging
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from continuity.watchdog.home import Home
 
 from ..sending import OutboxSender, SendOutcome
 from . import rules
+from .actions import Handler, session_action_handlers
 from .backup import SessionBackups, Staged
 from .page import Page, PageHang
 from .qr import clear_qr, write_qr
@@ -373,63 +373,9 @@ class WhatsAppSession:
             self._profile_mb_value = round(total / 1e6, 1)
         return self._profile_mb_value
 
-    def action_handlers(self) -> dict[str, Callable[[dict[str, Any]], tuple[bool, str, dict[str, Any]]]]:
-        def reconnect(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            if self.page is None:
-                return False, "no browser is running", {}
-            self.page.reload()
-            return True, f"page reloaded; state {self.probe().value}", self.status()
-
-        def restart_browser(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            self._restart_browser(reason="requested")
-            return self.browser is not None, f"browser restarted; state {self.state.value}", self.status()
-
-        def clear_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            self._close_browser()
-            self.linked_file.unlink(missing_ok=True)
-            shutil.rmtree(self.home.profile_dir, ignore_errors=True)
-            self.events.emit("session_cleared")
-            self._start_browser()
-            return True, "session cleared: scan the new QR code to link again", self.status()
-
-        def health_check(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            state = self.probe() if self.page is not None else self.state
-            return state is WhatsAppState.READY, f"state {state.value}, quality {self.quality}", self.status()
-
-        def initialize(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            if self.browser is None:
-                self._start_browser()
-            return self.browser is not None, f"state {self.state.value}", self.status()
-
-        def backup_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            if self.state is not WhatsAppState.READY or self.backups.passphrase() is None:
-                why = self.backups.status()["problem"] or f"WhatsApp is {self.state.value}, not ready"
-                return False, f"no session backup taken: {why}", self.status()
-            self.backups.last_backup = None
-            backup = functools.partial(self._backup_closed, reason="requested")
-            self._restart_browser(reason="session backup", counted=False, while_closed=backup)
-            made = self.backups.last_backup
-            return made is not None, f"session backup {made}" if made else str(self.backups.last_error), {}
-
-        def restore_session(params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-            file = params.get("file")
-            try:
-                restored = self._restore_login(self.backups.stage_for_restore(Path(file) if file else None))
-            except (ValueError, LookupError) as exc:  # BackupRejected, SessionKeyError, NoUsableBackup
-                return False, str(exc), {}
-            if not restored:
-                return False, "the backup could not be put into the profile (event session_restore_error)", {}
-            return True, f"login storage restored; state {self.state.value}", self.status()
-
-        return {
-            "backup-session": backup_session,
-            "restore-session": restore_session,
-            "reconnect": reconnect,
-            "restart-browser": restart_browser,
-            "clear-session": clear_session,
-            "health-check": health_check,
-            "initialize": initialize,
-        }
+    def action_handlers(self) -> dict[str, Handler]:
+        """The control actions this session answers (run/control/, the CLI and the API)."""
+        return session_action_handlers(self)
 
 
 def _default_launcher() -> Callable[..., Any]:

@@ -24,6 +24,7 @@ import filelock
 
 from continuity.watchdog.atomicfile import write_bytes_atomic
 from continuity.watchdog.events import EventLog
+from continuity.watchdog.home import Home
 
 from . import _snapshot as snap
 from ._errors import StoreLocked, StoreWriteError
@@ -48,12 +49,50 @@ def _stamp_seconds(stamp: str) -> float:
     return calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S")) + int(stamp[15:21]) / 1e6
 
 
+def data_dir_of(where: Home | str | os.PathLike[str]) -> tuple[str, str | None]:
+    """(data dir, events file) for a Home, or for a path to the data directory itself."""
+    if isinstance(where, Home):
+        return str(where.data_dir), str(where.events_file)
+    return os.fspath(where), None
+
+
 class DurableMap:
     """Records keyed by id, shared by processes; subclasses give names and the public API."""
 
     NAME = "tracked_tokens"  # files: data/<NAME>.json, .journal, .lock; backups data/backups/<NAME>.*.json
     KIND = "tokens"
     ITEMS_KEY = "tokens"
+    DEFAULT_SOURCE = "store"  # "source" of its events
+
+    @classmethod
+    def open(
+        cls,
+        where: Home | str | os.PathLike[str],
+        *,
+        backup_interval: float = 30.0,
+        max_backups: int = 10,
+        lock_timeout: float = 10.0,
+        source: str | None = None,
+        clock: Callable[[], float] = time.time,
+        compact_min_bytes: int = 256 * 1024,
+    ) -> Self:
+        """Open (creating, repairing or restoring as needed) this map in a Home or in a data directory.
+
+        `backup_interval` and `lock_timeout` are seconds. Raises StoreLocked when the lock stays held longer.
+        """
+        data_dir, events = data_dir_of(where)
+        store = cls(
+            data_dir,
+            lock_timeout=lock_timeout,
+            backup_interval=backup_interval,
+            max_backups=max_backups,
+            events_file=events,
+            source=source or cls.DEFAULT_SOURCE,
+            clock=clock,
+            compact_min_bytes=compact_min_bytes,
+        )
+        store._open()
+        return store
 
     def __init__(
         self,

@@ -9,18 +9,12 @@ never queued twice."""
 from __future__ import annotations
 
 import builtins
-import os
 import re
 import secrets
-import time
-from collections.abc import Callable
 from typing import Any
-
-from continuity.watchdog.home import Home
 
 from ._engine import DurableMap, Record
 from ._errors import InvalidPhone, InvalidRecord, TokenNotFound
-from ._tokens import data_dir_of
 from ._validate import check_record
 
 PENDING, CLAIMED, SENT, FAILED = "pending", "claimed", "sent", "failed"
@@ -46,33 +40,7 @@ class Outbox(DurableMap):
     """Messages by id; the worker claims them one at a time and reports the outcome."""
 
     NAME, KIND, ITEMS_KEY = "outbox", "outbox", "messages"
-
-    @classmethod
-    def open(
-        cls,
-        where: Home | str | os.PathLike[str],
-        *,
-        backup_interval: float = 30.0,
-        max_backups: int = 10,
-        lock_timeout: float = 10.0,
-        source: str = "outbox",
-        clock: Callable[[], float] = time.time,
-        compact_min_bytes: int = 256 * 1024,
-    ) -> Outbox:
-        """Open the outbox of a Home or a data directory (times in seconds, `clock` is wall-clock time)."""
-        data_dir, events = data_dir_of(where)
-        box = cls(
-            data_dir,
-            lock_timeout=lock_timeout,
-            backup_interval=backup_interval,
-            max_backups=max_backups,
-            events_file=events,
-            source=source,
-            clock=clock,
-            compact_min_bytes=compact_min_bytes,
-        )
-        box._open()
-        return box
+    DEFAULT_SOURCE = "outbox"
 
     # -- indexes: dedupe keys, and the open (pending or claimed) messages in queue order ---------------------
     def _rebuild_index(self) -> None:

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-
-from continuity.watchdog.home import Home
 
 from ._engine import DurableMap, Op, Record
 from ._errors import DuplicateId, TokenNotFound
 from ._validate import check_id, check_record
-
-
-def data_dir_of(where: Home | str | os.PathLike[str]) -> tuple[str, str | None]:
-    """(data dir, events file) for a Home, or for a path to the data directory itself."""
-    if isinstance(where, Home):
-        return str(where.data_dir), str(where.events_file)
-    return os.fspath(where), None
 
 
 class TokenTransaction:
@@ -81,37 +70,8 @@ class TokenStore(DurableMap):
     """Tracked tokens by id. Every call that changes something returns only once the change is on disk."""
 
     NAME, KIND, ITEMS_KEY = "tracked_tokens", "tokens", "tokens"
+    DEFAULT_SOURCE = "store"
     _tx_thread: int | None = None
-
-    @classmethod
-    def open(
-        cls,
-        where: Home | str | os.PathLike[str],
-        *,
-        backup_interval: float = 30.0,
-        max_backups: int = 10,
-        lock_timeout: float = 10.0,
-        source: str = "store",
-        clock: Callable[[], float] = time.time,
-        compact_min_bytes: int = 256 * 1024,
-    ) -> TokenStore:
-        """Open (creating, repairing or restoring as needed) the store of a Home or of a data directory.
-
-        `backup_interval` and `lock_timeout` are seconds. Raises StoreLocked when the lock stays held longer.
-        """
-        data_dir, events = data_dir_of(where)
-        store = cls(
-            data_dir,
-            lock_timeout=lock_timeout,
-            backup_interval=backup_interval,
-            max_backups=max_backups,
-            events_file=events,
-            source=source,
-            clock=clock,
-            compact_min_bytes=compact_min_bytes,
-        )
-        store._open()
-        return store
 
     # -- transactions ----------------------------------------------------------------------------------------
     @contextlib.contextmanager
