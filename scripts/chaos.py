@@ -125,6 +125,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the instance directory")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # a log keeps every line
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="continuity-chaos-"))

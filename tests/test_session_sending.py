@@ -131,3 +131,25 @@ def test_worker_killed_after_clicking_send_does_not_deliver_twice(home: Home, si
     assert record["found_after_unknown_outcome"] is True
     assert json.dumps(sim.history(PHONE)).count("exactly once please") == 1
     outbox.close()
+
+
+def test_heartbeat_keeps_beating_during_a_long_send(home: Home, sim: Simulator) -> None:
+    """While one send waits for a tick that does not come, the worker loop's heartbeat still advances."""
+    from continuity.watchdog.heartbeat import read_heartbeat
+    from continuity.worker.main import build_worker
+
+    session = linked_session(home, sim, send_ack_timeout=4.0)
+    loop = build_worker(home, session.config, session=session)
+    try:
+        loop.heartbeat()
+        before = read_heartbeat(home.heartbeat_file)["seq"]
+        sim.set_mode("stuck_clock")
+        session.sender.outbox.enqueue(PHONE, "waiting for a tick")
+        session.sender(None)  # one blocking send: opens the chat, clicks, waits 4 s for the tick
+        after = read_heartbeat(home.heartbeat_file)
+        assert after["seq"] - before >= 3
+        assert session.sender.outbox.list()[0]["state"] == "pending"
+    finally:
+        session.close()
+        for resource in loop.resources:
+            resource.close()

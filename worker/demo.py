@@ -39,6 +39,7 @@ def demo(keep: bool) -> None:
             _step(f"WhatsApp Web simulator at {rig.sim.url}; instance directory {root}")
             rig.start()
             _step("watchdog started; waiting for the worker's browser to show the QR code")
+            click.echo(f"dashboard: http://127.0.0.1:{rig.api_port}/ (token for its buttons: {root}/run/api_token)")
             rig.wait(lambda: (rig.home.session_dir / "qr.txt").exists(), timeout_s=90, what="QR code")
             click.echo(qr_terminal((rig.home.session_dir / "qr.txt").read_text().strip()))
             _step("the simulated phone scans it")

@@ -52,6 +52,7 @@ class WorkerLoop:
         self._wall = wall_clock
         self.stop_requested = threading.Event()
         self.seq = 0
+        self._last_beat = -1e9
         self.started_at = wall_clock()
         self._started_mono = clock()
         self._process = psutil.Process()
@@ -77,8 +78,15 @@ class WorkerLoop:
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), handler)
 
+    def beat_if_due(self, min_interval_s: float = 1.0) -> None:
+        """Called from inside a long turn (same thread, e.g. waiting for a message's tick): the loop is alive, so
+        the heartbeat says so, at most every `min_interval_s` seconds. A hung call cannot get here."""
+        if self._clock() - self._last_beat >= min_interval_s:
+            self.heartbeat()
+
     def heartbeat(self) -> dict[str, Any]:
         """Write run/heartbeat.json now (DESIGN.md fields) and return what was written."""
+        self._last_beat = self._clock()
         self.seq += 1
         try:
             rss = int(self._process.memory_info().rss)

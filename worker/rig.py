@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,13 @@ from continuity.watchdog.heartbeat import read_heartbeat
 from continuity.watchdog.home import Home
 
 from .simulator import Simulator
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the API of a rig must not collide with a real instance's 8765)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class RigError(RuntimeError):
@@ -35,6 +43,7 @@ class Rig:
         self.settings = settings
         self.sim = Simulator(port=0, qr_rotate_s=30.0)
         self.watchdog: subprocess.Popen[bytes] | None = None
+        self.api_port = _free_port()
 
     def __enter__(self) -> Rig:
         self.sim.start()
@@ -43,7 +52,8 @@ class Rig:
             "[worker]\nheartbeat_interval = 1\n"
             f'[whatsapp]\nurl = "{self.sim.url}"\nheadless = true\nprobe_interval = 2\nsend_min_interval = 0.3\n'
             "send_ack_timeout = 10\nreconnect_backoff = [0.5, 10]\n"
-            f"[notify]\nrecipients = {json.dumps(self.recipients)}\n" + self.settings,
+            f"[notify]\nrecipients = {json.dumps(self.recipients)}\n"
+            f"[api]\nport = {self.api_port}\n" + self.settings,
             encoding="utf-8",
         )
         return self

@@ -23,9 +23,10 @@ class Page:
     """One browser tab on WhatsApp Web. Every call sets selenium's HTTP timeout to its own bound first, so a
     frozen page or browser raises within seconds instead of stalling the worker's loop."""
 
-    def __init__(self, driver: Any, *, base_url: str) -> None:
+    def __init__(self, driver: Any, *, base_url: str, alive: Callable[[], None] = lambda: None) -> None:
         self.driver = driver
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.alive = alive  # called between polls of a long wait: lets the worker loop beat its heartbeat
 
     def _bounded(self, timeout_s: float, call: Callable[[], T]) -> T:
         config = getattr(self.driver.command_executor, "_client_config", None)

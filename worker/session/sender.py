@@ -22,12 +22,19 @@ BUBBLE_TIMEOUT_S = 10.0
 POLL_S = 0.1
 
 
-def _wait(check: Callable[[], Any], *, timeout_s: float, sleep: Callable[[float], None] = time.sleep) -> Any:
+def _wait(
+    check: Callable[[], Any],
+    *,
+    timeout_s: float,
+    alive: Callable[[], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
         if result or time.monotonic() >= deadline:
             return result
+        alive()
         sleep(POLL_S)
 
 
@@ -43,7 +50,7 @@ def _open(page: Page, phone: str, text: str | None) -> str | None:
             return "invalid:" + (markers.get("popup_text") or "invalid phone number").strip()
         return None
 
-    outcome = _wait(settled, timeout_s=CHAT_OPEN_TIMEOUT_S)
+    outcome = _wait(settled, timeout_s=CHAT_OPEN_TIMEOUT_S, alive=page.alive)
     if outcome is None:
         raise TimeoutError(f"the chat with {phone} did not open within {CHAT_OPEN_TIMEOUT_S:g} s")
     return None if outcome == "open" else outcome[len("invalid:") :]
@@ -85,7 +92,7 @@ def send_message(page: Page, message: dict[str, Any], note: Callable[..., Any], 
         fresh = [b for b in _same_text(page, text) if b.get("id") not in known]
         return fresh[-1] if fresh else None
 
-    bubble = _wait(new_bubble, timeout_s=BUBBLE_TIMEOUT_S)
+    bubble = _wait(new_bubble, timeout_s=BUBBLE_TIMEOUT_S, alive=page.alive)
     if bubble is None:
         return SendOutcome(RETRY, "no outgoing bubble appeared after clicking Send")
 
@@ -94,7 +101,7 @@ def send_message(page: Page, message: dict[str, Any], note: Callable[..., Any], 
         tick = current.get("tick") if current else None
         return tick if tick in (*TICKS_ACKED, TICK_FAILED) else None
 
-    tick = _wait(ticked, timeout_s=ack_timeout_s)
+    tick = _wait(ticked, timeout_s=ack_timeout_s, alive=page.alive)
     if tick in TICKS_ACKED:
         return SendOutcome(SENT, "", {"wa_id": bubble.get("id")})
     if tick == TICK_FAILED:

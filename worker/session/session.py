@@ -75,6 +75,7 @@ class WhatsAppSession:
         self._pending_step: str | None = None
         self._state_since = clock()
         self._navigated_at = -1e9
+        self._alive: Callable[[], None] = lambda: None  # the worker loop's beat_if_due, once attached
         self._profile_size_at: float | None = None
         self._profile_mb_value: float | None = None
         self.on_connected: list[Callable[[], None]] = []
@@ -92,6 +93,7 @@ class WhatsAppSession:
             self.events.emit("outbox_claims_released", count=released)
         self.sender = OutboxSender(outbox, self, min_interval_s=self.wa.send_min_interval, events=self.events)
         loop.turns.extend([self.turn, self.sender])
+        self._alive = loop.beat_if_due
         loop.status_providers.append(lambda: {"whatsapp": self.status()})
         for name, handler in self.action_handlers().items():
             actions.register(name, handler)
@@ -268,7 +270,7 @@ class WhatsAppSession:
             self.browser = launcher(
                 self.home, self.wa, events=self.events, page_load_timeout_s=20.0, script_timeout_s=5.0
             )
-            self.page = Page(self.browser.driver, base_url=self.wa.url)
+            self.page = Page(self.browser.driver, base_url=self.wa.url, alive=lambda: self._alive())
             self.page.open()
             self.restart_failures = 0
         except Exception as exc:
