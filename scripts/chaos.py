@@ -28,6 +28,7 @@ import psutil
 
 from continuity.worker.browser import find_profile_holders, private_driver_path
 from continuity.worker.rig import Rig, RigError
+from continuity.worker.store import Outbox
 
 RECIPIENTS = ["15551230001", "15551230002"]
 FAULTS = (
@@ -119,6 +120,23 @@ def recovery_time(rig: Rig, injected_at: float) -> float:
     return time.monotonic() - injected_at
 
 
+def drain(rig: Rig, tokens: list[str], expected: Counter[tuple[str, str]], *, stall_s: float = 120.0) -> None:
+    """Wait until every token is notified and every message delivered. Sending is paced on purpose (one message
+    per send_min_interval, acked on a tick), so a long soak leaves a backlog: fail only when no new delivery came
+    for `stall_s` seconds (or after an hour)."""
+    give_up = time.monotonic() + 3600
+    last_count, last_progress = -1, time.monotonic()
+    while True:
+        delivered = rig.sim.delivered()
+        if set(rig.ledger()) >= set(tokens) and {(d["phone"], d["text"]) for d in delivered} >= set(expected):
+            return
+        if len(delivered) != last_count:
+            last_count, last_progress = len(delivered), time.monotonic()
+        if time.monotonic() - last_progress > stall_s or time.monotonic() > give_up:
+            raise RigError(f"draining stalled at {last_count} deliveries (WhatsApp {rig.whatsapp_state()})")
+        time.sleep(1.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=3.0)
@@ -171,20 +189,19 @@ def main() -> int:
         print("chaos: faults over; waiting for the queue to drain", flush=True)
         expected = Counter({(p, f"New token S{i} on sol ({t})"): 1 for i, t in enumerate(tokens) for p in RECIPIENTS})
         expected.update(Counter(messages))
+        drain_started = time.monotonic()
         try:
-            rig.wait(
-                lambda: (
-                    set(rig.ledger()) >= set(tokens)
-                    and set(Counter((d["phone"], d["text"]) for d in rig.sim.delivered())) >= set(expected)
-                ),
-                timeout_s=300,
-                what="every token notified and every message delivered",
-            )
+            drain(rig, tokens, expected)
         except RigError as exc:
             failures.append(str(exc))
+        print(f"chaos: drained in {time.monotonic() - drain_started:.0f} s", flush=True)
         delivered = Counter((d["phone"], d["text"]) for d in rig.sim.delivered())
         duplicates = sum(n - 1 for n in delivered.values())
-        lost = sorted(set(expected) - set(delivered))
+        undelivered = sorted(set(expected) - set(delivered))
+        outbox = Outbox.open(rig.home)
+        queued = {(m["phone"], m["text"]) for m in outbox.list() if m["state"] in ("pending", "claimed")}
+        outbox.close()
+        lost = [m for m in undelivered if m not in queued]  # neither delivered nor still in the durable outbox
         listed = json.loads(rig.cli("tokens", "list", "--json").stdout or "[]")
         missing_tokens = sorted(set(tokens) - {record["id"] for record in listed})
         spawns = [e["ts"] for e in rig.events("worker_spawned")][1:]
@@ -194,7 +211,9 @@ def main() -> int:
     if duplicates:
         failures.append(f"{duplicates} duplicate deliveries")
     if lost:
-        failures.append(f"{len(lost)} messages never delivered, e.g. {lost[:3]}")
+        failures.append(f"{len(lost)} messages LOST (not delivered, not queued), e.g. {lost[:3]}")
+    if len(undelivered) > len(lost):
+        failures.append(f"{len(undelivered) - len(lost)} messages still queued in the outbox, not yet delivered")
     if missing_tokens:
         failures.append(f"tokens lost from the store: {missing_tokens[:5]}")
     if orphans:
@@ -207,7 +226,8 @@ def main() -> int:
     print(f"faults injected: {sum(injected.values())} ({', '.join(f'{k} {v}' for k, v in sorted(injected.items()))})")
     print(
         f"tokens added: {len(tokens)}, messages queued: {len(messages)}, delivered: {sum(delivered.values())}, "
-        f"duplicates: {duplicates}, lost: {len(lost)}, tokens missing from store: {len(missing_tokens)}"
+        f"duplicates: {duplicates}, lost: {len(lost)}, still queued: {len(undelivered) - len(lost)}, "
+        f"tokens missing from store: {len(missing_tokens)}"
     )
     print(f"worker restarts: {len(spawns)} (max {window} in any 300 s), orphans after stop: {len(orphans)}")
     print(

@@ -73,6 +73,7 @@ class Supervisor:
         self._wake = threading.Event()
         self._stop_reason: str | None = None
         self._restart_reason: str | None = None
+        self._pump: threading.Thread | None = None
         self.on_state_change: list[Callable[[Supervisor], None]] = []
 
     # -- control -------------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class Supervisor:
             self.transition(WatchdogState.FATAL, f"cannot start worker command {self.argv!r}: {exc}")
             return
         self.worker = worker
-        threading.Thread(target=self._pump_output, args=(worker,), name="worker-output", daemon=True).start()
+        self._pump = threading.Thread(target=self._pump_output, args=(worker,), name="worker-output", daemon=True)
+        self._pump.start()
         self.events.emit("worker_spawned", pid=worker.pid, command=self.argv, restarts_total=self.restarts_total)
         self.transition(WatchdogState.RUNNING, f"pid {worker.pid}")
 
@@ -197,6 +199,8 @@ class Supervisor:
         self._kill_tree(worker, why="worker exited")
         self.last_exit = {"pid": worker.pid, "code": code, "description": description, "at": self._wall()}
         if code == EX_CONFIG:
+            if self._pump is not None:
+                self._pump.join(2.0)  # the tree is dead: the pipe ends; read the worker's last words first
             self.exit_code = EX_CONFIG
             tail = "\n".join(self.output_tail)
             self.events.emit("config_error", pid=worker.pid, output=tail)
