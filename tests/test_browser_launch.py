@@ -155,7 +155,9 @@ def test_relaunch_after_kill9_of_the_launching_process_sweeps_orphans(
     assert elapsed < 20, f"relaunch took {elapsed:.1f} s (uc hangs 60 s when orphans hold the profile)"
     assert all(_gone(pid) for pid in orphan_pids)
     [swept] = [e for e in read_events(home.events_file) if e["event"] == "browser_orphans_swept"]
-    assert orphan_pids <= set(swept["pids"])
+    # A Chromium helper may exit by itself between our listing and the sweep (all are gone, asserted above);
+    # the browser and chromedriver never do: the sweep must have killed them.
+    assert {pids["browser"], pids["driver"]} <= set(swept["pids"])
 
 
 def test_stale_lock_naming_another_host_is_cleared_and_launch_succeeds(

@@ -331,8 +331,7 @@ def sweep_profile(home: Home) -> list[int]:
     """Kill any Chromium (or private chromedriver) still holding the instance's profile; only when one exists."""
     if not home.profile_dir.exists():
         return []
-    try:  # psutil only: the browser package's hygiene never imports selenium
-        from continuity.worker.browser import private_driver_path, sweep_profile_holders
-    except ImportError:
-        return []
-    return list(sweep_profile_holders(home.profile_dir, driver_exe=private_driver_path(home)))
+    from .profile_procs import driver_copy_path, find_profile_holders, kill_processes  # psutil only: stays light
+
+    holders = find_profile_holders(home.profile_dir, driver_exe=driver_copy_path(home.session_dir))
+    return kill_processes(holders, timeout_s=5.0)

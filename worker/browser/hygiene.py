@@ -6,18 +6,22 @@ psutil only (no selenium): the watchdog imports this module to sweep a dead work
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from continuity.watchdog.events import EventLog
+from continuity.watchdog.profile_procs import (
+    _holds_profile,
+    find_profile_holders,
+    is_gone,
+    kill_processes,
+)
 
 from .profile_files import (
     CACHE_DIRS,
@@ -66,88 +70,6 @@ class HygieneReport:
 
 
 # --- orphan sweep
-
-
-def is_gone(proc: psutil.Process) -> bool:
-    """True when the process is dead or a zombie (psutil.pid_exists is True for zombies).
-
-    Zombies are not reaped here: the parent's Popen would lose the exit status."""
-    try:
-        return bool(proc.status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _holds_profile(cmdline: list[str], profile_arg: str, profile: str) -> bool:
-    for index, arg in enumerate(cmdline):
-        if arg == profile_arg:
-            return True
-        if arg == "--user-data-dir" and index + 1 < len(cmdline) and os.path.normpath(cmdline[index + 1]) == profile:
-            return True
-        if arg.startswith("--user-data-dir=") and os.path.normpath(arg.split("=", 1)[1]) == profile:
-            return True
-    return False
-
-
-def find_profile_holders(profile_dir: Path, *, driver_exe: Path | None = None) -> list[psutil.Process]:
-    """Live processes using this profile (chromium with --user-data-dir=<profile>, the private chromedriver),
-    plus their descendants; never the calling process."""
-    profile = os.path.normpath(os.path.abspath(profile_dir))
-    profile_arg = f"--user-data-dir={profile}"
-    driver = os.path.normpath(os.path.abspath(driver_exe)) if driver_exe else None
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter(["pid", "cmdline", "exe"]):
-        if proc.pid == os.getpid():
-            continue
-        cmdline = proc.info.get("cmdline") or []
-        exe = proc.info.get("exe") or ""
-        match = _holds_profile(cmdline, profile_arg, profile)
-        if driver and not match:
-            first = os.path.normpath(cmdline[0]) if cmdline else ""
-            match = driver in (os.path.normpath(exe) if exe else "", first)
-        if match and not is_gone(proc):
-            found[proc.pid] = proc
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                for child in proc.children(recursive=True):
-                    if child.pid != os.getpid():
-                        found.setdefault(child.pid, child)
-    return list(found.values())
-
-
-def _wait_gone(procs: list[psutil.Process], timeout_s: float, clock: Callable[[], float]) -> list[psutil.Process]:
-    deadline = clock() + timeout_s
-    alive = [p for p in procs if not is_gone(p)]
-    while alive and clock() < deadline:
-        time.sleep(_POLL_S)
-        alive = [p for p in alive if not is_gone(p)]
-    return alive
-
-
-def _signal_all(procs: list[psutil.Process], kill: bool) -> None:
-    for proc in procs:
-        try:
-            proc.kill() if kill else proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.AccessDenied:
-            logger.warning("no permission to signal pid %d holding the profile", proc.pid)
-
-
-def kill_processes(
-    procs: list[psutil.Process], *, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic
-) -> list[int]:
-    """TERM, wait up to `timeout_s` seconds, then KILL what is left; returns the pids that were signalled."""
-    if not procs:
-        return []
-    _signal_all(procs, kill=False)
-    alive = _wait_gone(procs, timeout_s, clock)
-    if alive:
-        logger.warning("%d processes ignored SIGTERM for %.1f s; sending SIGKILL", len(alive), timeout_s)
-        _signal_all(alive, kill=True)
-        alive = _wait_gone(alive, timeout_s, clock)
-        for proc in alive:
-            logger.error("pid %d survived SIGKILL", proc.pid)
-    return sorted(p.pid for p in procs)
 
 
 def sweep_profile_holders(

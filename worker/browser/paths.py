@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 from continuity.watchdog.home import Home
+from continuity.watchdog.profile_procs import driver_copy_path
 
 
 def private_driver_path(home: Home) -> Path:
     """The private chromedriver copy (uc patches it in place; the system's one stays untouched)."""
-    return home.session_dir / "driver" / ("chromedriver.exe" if os.name == "nt" else "chromedriver")
+    return driver_copy_path(home.session_dir)
 
 
 # Chromium puts its SingletonSocket at $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket; a Unix socket
