@@ -26,3 +26,12 @@ def sim() -> Iterator[object]:
 
     with Simulator(port=0, qr_rotate_s=30.0) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def closing() -> Iterator[list[object]]:
+    """Sessions a test appends here are closed (their browsers stopped) after it, pass or fail."""
+    sessions: list[object] = []
+    yield sessions
+    for session in sessions:
+        session.close()  # type: ignore[attr-defined]

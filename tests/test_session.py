@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ from tests._session_harness import drive, linked_session, session_config
 from tests._watchdog_harness import events
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def closing() -> Iterator[list[WhatsAppSession]]:
-    sessions: list[WhatsAppSession] = []
-    yield sessions
-    for session in sessions:
-        session.close()
 
 
 def test_first_run_qr_scan_ready_and_durable(home: Home, sim: Simulator, closing: list[Any]) -> None:

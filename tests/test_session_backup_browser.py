@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,6 @@ from tests._session_harness import drive, linked_session, session_config
 from tests._watchdog_harness import events
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def closing() -> Iterator[list[WhatsAppSession]]:
-    sessions: list[WhatsAppSession] = []
-    yield sessions
-    for session in sessions:
-        session.close()
 
 
 @pytest.fixture(autouse=True)
