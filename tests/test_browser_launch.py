@@ -119,6 +119,24 @@ def test_uc_launch_loads_the_page_and_stop_is_clean(home: Home, sim: Simulator, 
     assert "browser_started" in kinds and "browser_closed" in kinds
 
 
+def test_windowed_config_without_a_display_runs_headless(
+    home: Home, sim: Simulator, browsers: list[Browser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """headless = false on a server with no DISPLAY: Chromium starts headless at once (not a 60 s hang), once said."""
+    from continuity.worker.browser import launcher
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(launcher, "_told_headless", False)
+    started = time.monotonic()
+    browser = _open(home, browsers, WhatsAppConfig(headless=False))
+    assert time.monotonic() - started < 30
+    assert _screen(browser, sim.url) == "qr"
+    found = [e for e in read_events(home.events_file) if e["event"] in ("browser_headless_forced", "browser_started")]
+    assert [e["event"] for e in found] == ["browser_headless_forced", "browser_started"]
+    assert found[1]["headless"] is True and "DISPLAY" in found[0]["reason"]
+
+
 def test_restart_on_same_profile_is_logged_in(home: Home, sim: Simulator, browsers: list[Browser]) -> None:
     """After a scan and a clean stop, a relaunch on the same profile shows the main screen and no QR."""
     first = _open(home, browsers)

@@ -20,14 +20,14 @@ def test_missing_file_gives_design_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path / "absent.toml")
     assert config.watchdog.heartbeat_timeout == 120 and config.watchdog.restart_limit == 10
     assert config.watchdog.restart_window == 300 and config.watchdog.on_restart_limit == "wait"
-    assert config.api.port == 8765 and config.whatsapp.reconnect_backoff == [1.0, 60.0]
+    assert config.api.port == 8765 and config.whatsapp.reconnect_backoff == (1.0, 60.0)
 
 
 def test_values_are_read_and_ints_accepted_for_seconds(tmp_path: Path) -> None:
     """Integers are fine where seconds are floats; restart_delay may be 0."""
     config = _load(tmp_path, "[watchdog]\nrestart_delay = 0\nheartbeat_timeout = 30\nworker_command = ['x', '-y']\n")
     assert config.watchdog.restart_delay == 0.0 and config.watchdog.heartbeat_timeout == 30.0
-    assert config.watchdog.worker_command == ["x", "-y"]
+    assert config.watchdog.worker_command == ("x", "-y")
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def _checks(result: Result) -> dict[str, dict[str, str]]:
 def test_doctor_passes_on_this_machine(home: Home, free_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """With Chromium, chromedriver and uc installed, a free port, a private home and a session key, every check
     passes and the exit is 0."""
-    _write_config(home, f"[api]\nport = {free_port}\n")
+    _write_config(home, f"[whatsapp]\nheadless = true\n[api]\nport = {free_port}\n")
     os.chmod(home.root, 0o700)
     monkeypatch.setenv("CONTINUITY_SESSION_KEY", "x" * 32)
     result = _doctor(home)
@@ -65,6 +65,7 @@ def test_doctor_passes_on_this_machine(home: Home, free_port: int, monkeypatch: 
         "home",
         "profile",
         "disk",
+        "display",
     } <= names
     assert all(line.startswith("PASS") for line in lines), result.output
     assert "/usr/bin/chromium " not in result.output  # the real binary, not the Debian wrapper
@@ -118,3 +119,19 @@ def test_doctor_fails_when_the_home_is_not_writable() -> None:
     assert result.exit_code == 1
     home_check = _checks(result)["home"]
     assert home_check["status"] == "FAIL" and "--home" in home_check["fix"]
+
+
+@pytest.mark.parametrize("display", ["", ":0"], ids=["no-display", "display"])
+def test_doctor_on_the_display_a_windowed_browser_needs(
+    home: Home, free_port: int, monkeypatch: pytest.MonkeyPatch, display: str
+) -> None:
+    """headless = false: with no DISPLAY/WAYLAND_DISPLAY a WARN says Chromium will run headless; with DISPLAY, PASS."""
+    _write_config(home, f"[whatsapp]\nheadless = false\n[api]\nport = {free_port}\n")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", display)
+    result = _doctor(home, "--json")
+    check = _checks(result)["display"]
+    if display:
+        assert check["status"] == "PASS"
+    else:
+        assert check["status"] == "WARN" and "headless" in check["detail"] and "headless = true" in check["fix"]

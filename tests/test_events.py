@@ -28,7 +28,7 @@ def test_events_from_many_processes_never_interleave(tmp_path: Path) -> None:
 def test_events_file_is_rotated_and_bounded(tmp_path: Path) -> None:
     """Past max_bytes the file moves to .1 (then .2, .3); older ones are dropped; nothing is half-written."""
     path = tmp_path / "events.jsonl"
-    log = EventLog(path, source="t", max_bytes=2000)
+    log = EventLog(path, source="t", max_bytes=2000, clock=lambda: 1_795_000_000.125)  # fixed width: fixed sizes
     for i in range(200):
         log.emit("tick", n=i, pad="y" * 100)
     log.emit("tick", n=200)  # may start a fresh file if the last one rotated; one small event never fills one

@@ -134,12 +134,14 @@ def test_worker_killed_after_clicking_send_does_not_deliver_twice(home: Home, si
 
 
 def test_heartbeat_keeps_beating_during_a_long_send(home: Home, sim: Simulator) -> None:
-    """While one send waits for a tick that does not come, the worker loop's heartbeat still advances."""
+    """While one send waits 4 s for a tick that does not come, the heartbeat still advances every 0.5 s."""
+    from continuity.watchdog.config import WorkerConfig
     from continuity.watchdog.heartbeat import read_heartbeat
     from continuity.worker.main import build_worker
 
     session = linked_session(home, sim, send_ack_timeout=4.0)
-    loop = build_worker(home, session.config, session=session)
+    config = session.config.replace(worker=WorkerConfig(heartbeat_interval=0.5))
+    loop = build_worker(home, config, session=session)
     try:
         loop.heartbeat()
         before = read_heartbeat(home.heartbeat_file)["seq"]

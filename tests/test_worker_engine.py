@@ -223,3 +223,30 @@ def test_actions_are_answered_and_unknown_ones_refused(home: Home) -> None:
     refused = control.wait_result(home.control_dir, other, timeout_s=1)
     assert not refused["ok"] and "not available" in refused["message"]
     assert control.pending(home.control_dir) == []
+
+
+def test_heartbeat_is_written_per_interval_and_at_once_on_news(home: Home) -> None:
+    """Passes with nothing new leave the heartbeat alone until heartbeat_interval; news is written at once."""
+    from continuity.watchdog.config import Config, WorkerConfig
+    from continuity.watchdog.heartbeat import read_heartbeat
+    from continuity.worker.loop import WorkerLoop
+
+    now = [100.0]
+    state = ["qr"]
+    loop = WorkerLoop(home, Config(worker=WorkerConfig(heartbeat_interval=10.0)), clock=lambda: now[0])
+    loop.news_sources.append(lambda: state[0])
+
+    def seq() -> int:
+        return int((read_heartbeat(home.heartbeat_file) or {})["seq"])
+
+    loop.heartbeat()
+    assert seq() == 1
+    now[0] += 9.0
+    assert not loop.beat_if_due() and seq() == 1
+    assert loop.seconds_until_beat_due() == pytest.approx(1.0)
+    state[0] = "ready"
+    assert loop.beat_if_due() and seq() == 2
+    now[0] += 9.9
+    assert not loop.beat_if_due() and seq() == 2
+    now[0] += 0.1
+    assert loop.beat_if_due() and seq() == 3

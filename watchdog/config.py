@@ -1,129 +1,137 @@
-"""`continuity.toml`: every key has a default; unknown keys, wrong types and bad values are refused."""
+"""`continuity.toml`: every key has a default; unknown keys, wrong types and bad values are refused.
+
+Sections are NamedTuples (immutable, typed) with each key's rule in its `Annotated` hint. Not dataclasses: they
+import `inspect`, nearly 1 MB of the long-running watchdog's memory.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from ._errors import ConfigError
 
-POSITIVE = "positive"  # > 0
-NON_NEGATIVE = "non-negative"  # >= 0
+
+class Rule(NamedTuple):
+    """A check on a key's value beyond its type."""
+
+    kind: str
+    choices: tuple[str, ...] = ()
 
 
-def _rule(kind: str, choices: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"rule": kind, "choices": choices}
+POSITIVE = Rule("positive")  # > 0
+NON_NEGATIVE = Rule("non-negative")  # >= 0
+PORT = Rule("port")
+PAIR = Rule("pair")  # [first, cap] seconds
+PHONES = Rule("phones")
+CALLABLE = Rule("callable")
 
 
-@dataclass(frozen=True)
-class WatchdogConfig:
-    heartbeat_timeout: float = field(default=120.0, metadata=_rule(POSITIVE))
-    startup_grace: float = field(default=120.0, metadata=_rule(POSITIVE))
-    check_interval: float = field(default=1.0, metadata=_rule(POSITIVE))
-    restart_delay: float = field(default=5.0, metadata=_rule(NON_NEGATIVE))
-    restart_delay_max: float = field(default=60.0, metadata=_rule(NON_NEGATIVE))
-    stable_after: float = field(default=60.0, metadata=_rule(POSITIVE))
-    restart_limit: int = field(default=10, metadata=_rule(POSITIVE))
-    restart_window: float = field(default=300.0, metadata=_rule(POSITIVE))
-    on_restart_limit: str = field(default="wait", metadata=_rule("choice", ("wait", "exit")))
-    stop_timeout: float = field(default=10.0, metadata=_rule(POSITIVE))
-    worker_command: list[str] = field(default_factory=list)
+def one_of(*choices: str) -> Rule:
+    return Rule("choice", choices)
 
 
-@dataclass(frozen=True)
-class WorkerConfig:
-    heartbeat_interval: float = field(default=10.0, metadata=_rule(POSITIVE))
-    backup_interval: float = field(default=30.0, metadata=_rule(POSITIVE))
-    max_backups: int = field(default=10, metadata=_rule(POSITIVE))
+class WatchdogConfig(NamedTuple):
+    heartbeat_timeout: Annotated[float, POSITIVE] = 120.0
+    startup_grace: Annotated[float, POSITIVE] = 120.0
+    check_interval: Annotated[float, POSITIVE] = 1.0  # s between looks at run/, where the kernel cannot report
+    # Linux: the kernel reports each heartbeat write (inotify), so the watchdog sleeps until something happens.
+    # false: look at the heartbeat every check_interval instead.
+    watch_heartbeat: bool = True
+    restart_delay: Annotated[float, NON_NEGATIVE] = 5.0
+    restart_delay_max: Annotated[float, NON_NEGATIVE] = 60.0
+    stable_after: Annotated[float, POSITIVE] = 60.0
+    restart_limit: Annotated[int, POSITIVE] = 10
+    restart_window: Annotated[float, POSITIVE] = 300.0
+    on_restart_limit: Annotated[str, one_of("wait", "exit")] = "wait"
+    stop_timeout: Annotated[float, POSITIVE] = 10.0
+    worker_command: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class WhatsAppConfig:
+class WorkerConfig(NamedTuple):
+    heartbeat_interval: Annotated[float, POSITIVE] = 10.0
+    backup_interval: Annotated[float, POSITIVE] = 30.0
+    max_backups: Annotated[int, POSITIVE] = 10
+
+
+class WhatsAppConfig(NamedTuple):
     enabled: bool = True  # false: run store, jobs and outbox without a browser (messages wait in the outbox)
     url: str = "https://web.whatsapp.com"
-    driver: str = field(default="undetected", metadata=_rule("choice", ("undetected", "selenium")))
+    driver: Annotated[str, one_of("undetected", "selenium")] = "undetected"
     headless: bool = False
     browser_path: str = ""
     driver_path: str = ""
-    probe_interval: float = field(default=10.0, metadata=_rule(POSITIVE))
-    reconnect_backoff: list[float] = field(default_factory=lambda: [1.0, 60.0], metadata=_rule("pair"))
-    session_max_mb: float = field(default=500.0, metadata=_rule(POSITIVE))
-    send_min_interval: float = field(default=3.0, metadata=_rule(NON_NEGATIVE))
-    send_ack_timeout: float = field(default=30.0, metadata=_rule(POSITIVE))  # s to wait for a message's tick
-    loading_timeout: float = field(default=60.0, metadata=_rule(POSITIVE))  # s on "Loading your chats" before reload
+    probe_interval: Annotated[float, POSITIVE] = 10.0
+    reconnect_backoff: Annotated[tuple[float, ...], PAIR] = (1.0, 60.0)
+    session_max_mb: Annotated[float, POSITIVE] = 500.0
+    send_min_interval: Annotated[float, NON_NEGATIVE] = 3.0
+    send_ack_timeout: Annotated[float, POSITIVE] = 30.0  # s to wait for a message's tick
+    loading_timeout: Annotated[float, POSITIVE] = 60.0  # s on "Loading your chats" before reload
     takeover_on_conflict: bool = True  # click "Use here" when WhatsApp is open elsewhere
 
 
-@dataclass(frozen=True)
-class SessionConfig:
-    backup_interval: float = field(default=86400.0, metadata=_rule(POSITIVE))
-    max_session_backups: int = field(default=5, metadata=_rule(POSITIVE))
+class SessionConfig(NamedTuple):
+    backup_interval: Annotated[float, POSITIVE] = 86400.0
+    max_session_backups: Annotated[int, POSITIVE] = 5
     auto_restore: bool = True
     # Passphrase file for the encrypted session backups: an absolute path outside the home, mode 0600
     # ($CONTINUITY_SESSION_KEY wins when set). Empty and no env var: no session backups.
     key_file: str = ""
 
 
-@dataclass(frozen=True)
-class NotifyConfig:
-    recipients: list[str] = field(default_factory=list, metadata=_rule("phones"))
+class NotifyConfig(NamedTuple):
+    recipients: Annotated[tuple[str, ...], PHONES] = ()
     template: str = "New token {symbol} on {chain} ({id})"
 
 
-@dataclass(frozen=True)
-class JobConfig:
-    callable: str = field(default="", metadata=_rule("callable"))
-    interval: float = field(default=30.0, metadata=_rule(POSITIVE))
+class JobConfig(NamedTuple):
+    callable: Annotated[str, CALLABLE] = ""
+    interval: Annotated[float, POSITIVE] = 30.0
 
 
-@dataclass(frozen=True)
-class ApiConfig:
+class ApiConfig(NamedTuple):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = field(default=8765, metadata=_rule("port"))
+    port: Annotated[int, PORT] = 8765
     token: str = ""  # required for POST; empty: one is generated into run/api_token (mode 0600)
     # Extra Host header names accepted besides the bound address and localhost (e.g. the machine's LAN name
     # when host = "0.0.0.0"); every other Host is refused (DNS-rebinding guard).
-    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_hosts: tuple[str, ...] = ()
     # Seconds a POST of a worker action waits for the worker's answer before replying 202 "queued".
-    action_wait: float = field(default=10.0, metadata=_rule(POSITIVE))
+    action_wait: Annotated[float, POSITIVE] = 10.0
 
 
-@dataclass(frozen=True)
-class AlertsConfig:
+class AlertsConfig(NamedTuple):
     webhook_url: str = ""  # http(s) URL; a JSON POST per alert (checked when the watchdog starts)
     telegram_bot_token: str = ""
     telegram_chat_id: str = ""
     telegram_api_base: str = "https://api.telegram.org"  # http(s) URL; tests point it at a local receiver
-    offline_alert_after: float = field(default=600.0, metadata=_rule(POSITIVE))  # s offline before an alert
-    alert_min_interval: float = field(default=900.0, metadata=_rule(NON_NEGATIVE))  # s between alerts of one kind
-    crash_loop_restarts: int = field(default=5, metadata=_rule(POSITIVE))  # worker exits or hangs ...
-    crash_loop_window: float = field(default=600.0, metadata=_rule(POSITIVE))  # ... within this many s
-    poll_interval: float = field(default=5.0, metadata=_rule(POSITIVE))  # s between looks at logs/events.jsonl
+    offline_alert_after: Annotated[float, POSITIVE] = 600.0  # s offline before an alert
+    alert_min_interval: Annotated[float, NON_NEGATIVE] = 900.0  # s between alerts of one kind
+    crash_loop_restarts: Annotated[int, POSITIVE] = 5  # worker exits or hangs ...
+    crash_loop_window: Annotated[float, POSITIVE] = 600.0  # ... within this many s
+    poll_interval: Annotated[float, POSITIVE] = 5.0  # s between looks at logs/events.jsonl
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The whole configuration of one instance."""
 
-    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
-    worker: WorkerConfig = field(default_factory=WorkerConfig)
-    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
-    session: SessionConfig = field(default_factory=SessionConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
-    jobs: list[JobConfig] = field(default_factory=list)
-    api: ApiConfig = field(default_factory=ApiConfig)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    watchdog: WatchdogConfig = WatchdogConfig()
+    worker: WorkerConfig = WorkerConfig()
+    whatsapp: WhatsAppConfig = WhatsAppConfig()
+    session: SessionConfig = SessionConfig()
+    notify: NotifyConfig = NotifyConfig()
+    jobs: tuple[JobConfig, ...] = ()
+    api: ApiConfig = ApiConfig()
+    alerts: AlertsConfig = AlertsConfig()
     source: Path | None = None
 
     def replace(self, **sections: Any) -> Config:
         """A copy with some sections replaced (tests and the demo build configs this way)."""
-        return dataclasses.replace(self, **sections)
+        return self._replace(**sections)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -163,7 +171,7 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Con
         if name == "jobs":
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: [[jobs]] must be an array of tables ([[jobs]] ... )")
-            sections["jobs"] = [_build(JobConfig, item, where, f"jobs[{i}]") for i, item in enumerate(value)]
+            sections["jobs"] = tuple(_build(JobConfig, item, where, f"jobs[{i}]") for i, item in enumerate(value))
         elif name in _SECTIONS:
             sections[name] = _build(_SECTIONS[name], value, where, name)
         else:
@@ -180,14 +188,16 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Con
 def _build(cls: type[Any], table: Any, where: str, section: str) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: {section} must be a table, got {type(table).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     values: dict[str, Any] = {}
     for key, value in table.items():
-        if key not in fields:
-            known = ", ".join(sorted(fields))
+        if key not in cls._fields:
+            known = ", ".join(sorted(cls._fields))
             raise ConfigError(f"{where}: unknown key {section}.{key} (known keys in [{section}]: {known})")
-        values[key] = _check_value(value, hints[key], fields[key].metadata, where, f"{section}.{key}")
+        hint, rule = hints[key], None
+        if typing.get_origin(hint) is Annotated:
+            hint, rule = typing.get_args(hint)[:2]
+        values[key] = _check_value(value, hint, rule, where, f"{section}.{key}")
     return cls(**values)
 
 
@@ -195,18 +205,17 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint)
 
 
-def _check_value(value: Any, hint: Any, meta: Any, where: str, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is list:
-        (item_hint,) = typing.get_args(hint)
+def _check_value(value: Any, hint: Any, rule: Rule | None, where: str, key: str) -> Any:
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]: a TOML array of X
+        item_hint = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise ConfigError(f"{where}: {key} must be a list of {_type_name(item_hint)}, got {value!r}")
-        value = [_check_scalar(item, item_hint, where, f"{key}[{i}]") for i, item in enumerate(value)]
+        value = tuple(_check_scalar(item, item_hint, where, f"{key}[{i}]") for i, item in enumerate(value))
     elif isinstance(hint, types.UnionType):  # pragma: no cover - no optional keys yet
         raise ConfigError(f"{where}: {key}: unsupported type")
     else:
         value = _check_scalar(value, hint, where, key)
-    return _check_rule(value, meta, where, key)
+    return value if rule is None else _check_rule(value, rule, where, key)
 
 
 def _check_scalar(value: Any, hint: Any, where: str, key: str) -> Any:
@@ -219,25 +228,25 @@ def _check_scalar(value: Any, hint: Any, where: str, key: str) -> Any:
     raise ConfigError(f"{where}: {key} must be {_type_name(hint)}, got {type(value).__name__} {value!r}")
 
 
-def _check_rule(value: Any, meta: Any, where: str, key: str) -> Any:
-    rule = meta.get("rule") if meta else None
-    if rule == POSITIVE and not value > 0:
+def _check_rule(value: Any, rule: Rule, where: str, key: str) -> Any:
+    kind = rule.kind
+    if kind == "positive" and not value > 0:
         raise ConfigError(f"{where}: {key} must be greater than 0, got {value!r}")
-    if rule == NON_NEGATIVE and value < 0:
+    if kind == "non-negative" and value < 0:
         raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
-    if rule == "choice" and value not in meta["choices"]:
-        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(repr, meta['choices']))}, got {value!r}")
-    if rule == "port" and not 0 <= value <= 65535:
+    if kind == "choice" and value not in rule.choices:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(map(repr, rule.choices))}, got {value!r}")
+    if kind == "port" and not 0 <= value <= 65535:
         raise ConfigError(f"{where}: {key} must be a TCP port 0-65535, got {value!r}")
-    if rule == "pair" and (len(value) != 2 or not 0 < value[0] <= value[1]):
-        raise ConfigError(f"{where}: {key} must be [first, cap] seconds with 0 < first <= cap, got {value!r}")
-    if rule == "phones":
+    if kind == "pair" and (len(value) != 2 or not 0 < value[0] <= value[1]):
+        raise ConfigError(f"{where}: {key} must be [first, cap] seconds with 0 < first <= cap, got {list(value)!r}")
+    if kind == "phones":
         for phone in value:
             if not (phone.isdigit() and 8 <= len(phone) <= 15):
                 raise ConfigError(
                     f"{where}: {key}: {phone!r} is not a phone number (digits with country code, 8-15 digits)"
                 )
-    if rule == "callable" and value and ":" not in value:
+    if kind == "callable" and value and ":" not in value:
         raise ConfigError(f'{where}: {key} must look like "package.module:function", got {value!r}')
     return value
 

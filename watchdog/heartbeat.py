@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._dirwatch import DirWatch
 from .atomicfile import read_json_or_none, write_json_atomic
+
+logger = logging.getLogger("continuity.watchdog")
 
 Signature = tuple[int, int, int, int]
 
@@ -27,6 +32,8 @@ class HeartbeatMonitor:
 
     The file's content and timestamps are never trusted for liveness: a worker with a wrong wall clock (or one
     that only touches the file) is alive while the file keeps changing, and a clock jump cannot fake a change.
+    With `watch()` (Linux), the kernel reports each write: a change is seen the moment it happens and nobody
+    has to look every `check_interval` (thread-safe: the watch thread polls). Elsewhere the caller polls.
     """
 
     def __init__(self, path: Path, *, timeout_s: float, grace_s: float, clock: Callable[[], float] = time.monotonic):
@@ -34,22 +41,64 @@ class HeartbeatMonitor:
         self.timeout_s = timeout_s
         self.grace_s = grace_s
         self._clock = clock
+        self._lock = threading.Lock()
         self._baseline: Signature | None = None
         self._spawned_at = clock()
         self.last_change: float | None = None
+        self._watch: DirWatch | None = None
+
+    def watch(self, on_other: Callable[[set[str] | None], None]) -> bool:
+        """Have the kernel report changes in the heartbeat's directory; other entries' names go to `on_other`
+        (None: cannot tell which). False where this system cannot: then poll every check_interval."""
+
+        def changed(names: set[str] | None) -> None:
+            if names is None or self.path.name in names:
+                self.poll()
+            if names is None or names - {self.path.name}:
+                on_other(names)
+
+        self._watch = DirWatch.start(self.path.parent, changed)
+        return self._watch is not None
+
+    @property
+    def watching(self) -> bool:
+        """True while the kernel reports changes (lost when the directory is replaced or a change went unseen)."""
+        return self._watch is not None and not self._watch.lost
+
+    def close(self) -> None:
+        """Stop watching."""
+        if self._watch is not None:
+            self._watch.close()
+
+    def check(self) -> None:
+        """The loop's own look (at a deadline): a change the kernel did not report means the watch cannot be
+        trusted (e.g. a worker rewriting the open file without closing it): poll from now on."""
+        if self.poll() and self.watching:
+            assert self._watch is not None
+            self._watch.lost = True
+            logger.warning("%s changed unreported; looking at it every check_interval from now", self.path)
 
     def reset(self) -> None:
         """A new worker was spawned: forget the old one's heartbeats; the startup grace begins now."""
-        self._baseline = _signature(self.path)
-        self._spawned_at = self._clock()
-        self.last_change = None
+        with self._lock:
+            self._baseline = _signature(self.path)
+            self._spawned_at = self._clock()
+            self.last_change = None
 
-    def poll(self) -> None:
-        """Look at the file once; record the moment a change is first seen."""
-        signature = _signature(self.path)
-        if signature is not None and signature != self._baseline:
+    def start_grace(self) -> None:
+        """The new worker is running (and its spawn recorded): the startup grace counts from now."""
+        with self._lock:
+            self._spawned_at = self._clock()
+
+    def poll(self) -> bool:
+        """Look at the file once; record the moment a change is first seen. True when it had changed."""
+        with self._lock:
+            signature = _signature(self.path)
+            if signature is None or signature == self._baseline:
+                return False
             self._baseline = signature
             self.last_change = self._clock()
+            return True
 
     def age_s(self) -> float | None:
         """Seconds since the last change was seen, or None before the first heartbeat."""
@@ -57,10 +106,11 @@ class HeartbeatMonitor:
 
     def overdue_s(self) -> float:
         """How far past its deadline the heartbeat is (<= 0 while fresh or within the startup grace)."""
-        now = self._clock()
-        if self.last_change is None:
-            return now - self._spawned_at - self.grace_s
-        return now - self.last_change - self.timeout_s
+        with self._lock:
+            now = self._clock()
+            if self.last_change is None:
+                return now - self._spawned_at - self.grace_s
+            return now - self.last_change - self.timeout_s
 
     def is_stale(self) -> bool:
         """True when no change was seen for `timeout_s` (or no first heartbeat within `grace_s`)."""

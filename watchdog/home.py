@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 HOME_ENV = "CONTINUITY_HOME"
 HEARTBEAT_ENV = "CONTINUITY_HEARTBEAT"
 
 
-@dataclass(frozen=True)
-class Home:
+class Home(NamedTuple):
     """Every path of one Continuity instance, derived from its root directory."""
 
     root: Path

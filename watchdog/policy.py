@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .config import WatchdogConfig
 
 
@@ -15,13 +13,16 @@ def backoff_delay(*, early_failures: int, base_s: float, cap_s: float) -> float:
     return min(base_s * 2.0 ** min(early_failures - 1, 64), cap_s)
 
 
-@dataclass
 class RestartBudget:
     """At most `limit` restarts in any `window_s` seconds; the budget is the list of restart times (monotonic s)."""
 
-    limit: int
-    window_s: float
-    restarts: list[float] = field(default_factory=list)
+    def __init__(self, limit: int, window_s: float, restarts: list[float] | None = None) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.restarts: list[float] = [] if restarts is None else restarts
+
+    def __repr__(self) -> str:
+        return f"RestartBudget(limit={self.limit}, window_s={self.window_s:g}, restarts={self.restarts})"
 
     def _prune(self, now: float) -> None:
         self.restarts = [t for t in self.restarts if now - t < self.window_s]
@@ -48,15 +49,17 @@ class RestartBudget:
         return self.restarts[-self.limit] + self.window_s
 
 
-@dataclass
 class RestartPolicy:
     """Decides when the next worker starts after an exit; holds the consecutive early-failure count."""
 
-    base_s: float
-    cap_s: float
-    stable_after_s: float
-    budget: RestartBudget
-    early_failures: int = 0
+    def __init__(
+        self, base_s: float, cap_s: float, stable_after_s: float, budget: RestartBudget, early_failures: int = 0
+    ) -> None:
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.stable_after_s = stable_after_s
+        self.budget = budget
+        self.early_failures = early_failures
 
     @classmethod
     def from_config(cls, config: WatchdogConfig) -> RestartPolicy:

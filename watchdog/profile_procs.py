@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,28 +47,66 @@ def _holds_profile(cmdline: list[str], profile_arg: str, profile: str) -> bool:
     return False
 
 
+def _matches(cmdline: list[str], exe: str, profile_arg: str, profile: str, driver: str | None) -> bool:
+    if _holds_profile(cmdline, profile_arg, profile):
+        return True
+    if driver is None:
+        return False
+    first = os.path.normpath(cmdline[0]) if cmdline else ""
+    return driver in (os.path.normpath(exe) if exe else "", first)
+
+
+def _candidates_from_proc(profile_arg: str, profile: str, driver: str | None) -> list[int] | None:
+    """Linux: the pids whose /proc/PID/cmdline matches, read as raw bytes (a few ms for hundreds of processes,
+    and no psutil object for the ones that cannot match). None where there is no /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    needles = [b"--user-data-dir", *([os.fsencode(driver)] if driver else [])]
+    pids = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                raw = handle.read()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if not any(needle in raw for needle in needles):
+            continue
+        cmdline = [os.fsdecode(arg) for arg in raw.rstrip(b"\0").split(b"\0")]
+        if _matches(cmdline, "", profile_arg, profile, driver):
+            pids.append(int(entry))
+    return pids
+
+
 def find_profile_holders(profile_dir: Path, *, driver_exe: Path | None = None) -> list[psutil.Process]:
     """Live processes using this profile (chromium with --user-data-dir=<profile>, the private chromedriver),
     plus their descendants; never the calling process."""
     profile = os.path.normpath(os.path.abspath(profile_dir))
     profile_arg = f"--user-data-dir={profile}"
     driver = os.path.normpath(os.path.abspath(driver_exe)) if driver_exe else None
+    matched: list[psutil.Process] = []
+    pids = _candidates_from_proc(profile_arg, profile, driver) if sys.platform.startswith("linux") else None
+    if pids is not None:
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                matched.append(psutil.Process(pid))
+    else:
+        for proc in psutil.process_iter(["pid", "cmdline", "exe"]):
+            if _matches(proc.info.get("cmdline") or [], proc.info.get("exe") or "", profile_arg, profile, driver):
+                matched.append(proc)
+        psutil.process_iter.cache_clear()  # its cache would keep an object per process of the machine
     found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter(["pid", "cmdline", "exe"]):
-        if proc.pid == os.getpid():
+    for proc in matched:
+        if proc.pid == os.getpid() or is_gone(proc):
             continue
-        cmdline = proc.info.get("cmdline") or []
-        exe = proc.info.get("exe") or ""
-        match = _holds_profile(cmdline, profile_arg, profile)
-        if driver and not match:
-            first = os.path.normpath(cmdline[0]) if cmdline else ""
-            match = driver in (os.path.normpath(exe) if exe else "", first)
-        if match and not is_gone(proc):
-            found[proc.pid] = proc
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                for child in proc.children(recursive=True):
-                    if child.pid != os.getpid():
-                        found.setdefault(child.pid, child)
+        found[proc.pid] = proc
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            for child in proc.children(recursive=True):
+                if child.pid != os.getpid():
+                    found.setdefault(child.pid, child)
     return list(found.values())
 
 
@@ -105,3 +144,9 @@ def kill_processes(
         for proc in alive:
             logger.error("pid %d survived SIGKILL", proc.pid)
     return sorted(p.pid for p in procs)
+
+
+def sweep_profile(profile_dir: Path, session_dir: Path) -> list[int]:
+    """Stop any Chromium (or private chromedriver) still holding the profile; returns the pids signalled."""
+    holders = find_profile_holders(profile_dir, driver_exe=driver_copy_path(session_dir))
+    return kill_processes(holders, timeout_s=5.0)

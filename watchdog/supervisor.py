@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import psutil
 
@@ -27,6 +26,8 @@ logger = logging.getLogger("continuity.watchdog")
 output_logger = logging.getLogger("continuity.worker.output")
 
 EX_CONFIG = 78  # worker exit code: configuration is wrong, restarting cannot help
+MAX_WAIT_S = 60.0  # with run/ watched, the loop still looks once a minute whatever the kernel says
+DEADLINE_SLACK_S = 0.002  # wake just after a deadline, not just before it
 WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
 
 
@@ -69,11 +70,9 @@ class Supervisor:
         self.reason = ""
         self.started_at = wall_clock()
         self._create_time = psutil.Process().create_time()
-        self.output_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._wake = threading.Event()
         self._stop_reason: str | None = None
         self._restart_reason: str | None = None
-        self._pump: threading.Thread | None = None
         self.on_state_change: list[Callable[[Supervisor], None]] = []
 
     # -- control -------------------------------------------------------------------------------------------
@@ -103,18 +102,34 @@ class Supervisor:
         """Supervise until stopped, or until giving up; returns 0 (stopped), 1 (budget, "exit") or 78 (config)."""
         self.home.ensure()
         become_subreaper()
+        if self.cfg.watch_heartbeat:
+            self.monitor.watch(on_other=self._on_run_dir_change)
         self.events.emit("watchdog_started", pid=os.getpid(), command=self.argv, version=__version__)
         self.transition(WatchdogState.STARTING)
-        self._spawn()
-        while self.state not in FINAL_STATES:
-            self._wake.wait(self._seconds_until_next_check())
-            self._wake.clear()
-            self.tick()
+        try:
+            self._spawn()
+            while self.state not in FINAL_STATES:
+                self._wake.wait(self._seconds_until_next_check())
+                self._wake.clear()
+                self.tick()
+        finally:
+            self.monitor.close()
         self.events.emit("watchdog_exited", code=self.exit_code, state=self.state.value, reason=self.reason)
         return self.exit_code
 
+    def _on_run_dir_change(self, names: set[str] | None) -> None:
+        """From the run/ watch thread: wake the loop when a stop is requested (run/stop.request)."""
+        if names is None or self.home.stop_request_file.name in names:
+            self._wake.set()
+
     def _seconds_until_next_check(self) -> float:
-        wait = self.cfg.check_interval
+        """Polling: check_interval. Watching run/: sleep until the heartbeat could be stale (or a restart is due)."""
+        if not self.monitor.watching:
+            wait = self.cfg.check_interval
+        elif self.state is WatchdogState.RUNNING:
+            wait = min(MAX_WAIT_S, max(0.0, -self.monitor.overdue_s()) + DEADLINE_SLACK_S)
+        else:
+            wait = MAX_WAIT_S
         if self.next_start_at is not None and self.state in (
             WatchdogState.BACKOFF,
             WatchdogState.BUDGET_SPENT,
@@ -136,7 +151,7 @@ class Supervisor:
             if self.worker.exited.is_set():
                 self._on_worker_exit(self.worker)
             else:
-                self.monitor.poll()
+                self.monitor.check()
                 if self.monitor.is_stale():
                     self._on_hang(self.worker)
         elif (
@@ -159,13 +174,12 @@ class Supervisor:
         )
         self.home.heartbeat_file.unlink(missing_ok=True)  # the old worker's heartbeat says nothing of the new one
         self.monitor.reset()
-        self.output_tail.clear()
         try:
             worker = WorkerProcess(
                 self.argv,
                 env=env,
                 cwd=self.home.root,
-                stdout=-1,
+                on_output=lambda line, pid: output_logger.info("%s", line, extra={"worker_pid": pid}),
                 on_exit=lambda _w: self._wake.set(),
                 clock=self._clock,
             )
@@ -175,20 +189,9 @@ class Supervisor:
             self.transition(WatchdogState.FATAL, f"cannot start worker command {self.argv!r}: {exc}")
             return
         self.worker = worker
-        self._pump = threading.Thread(target=self._pump_output, args=(worker,), name="worker-output", daemon=True)
-        self._pump.start()
         self.events.emit("worker_spawned", pid=worker.pid, command=self.argv, restarts_total=self.restarts_total)
+        self.monitor.start_grace()
         self.transition(WatchdogState.RUNNING, f"pid {worker.pid}")
-
-    def _pump_output(self, worker: WorkerProcess) -> None:
-        stream: IO[bytes] | None = worker.popen.stdout
-        if stream is None:
-            return
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.output_tail.append(line)
-            output_logger.info("%s", line, extra={"worker_pid": worker.pid})
-        stream.close()
 
     def _on_worker_exit(self, worker: WorkerProcess) -> None:
         code = worker.returncode
@@ -199,10 +202,8 @@ class Supervisor:
         self._kill_tree(worker, why="worker exited")
         self.last_exit = {"pid": worker.pid, "code": code, "description": description, "at": self._wall()}
         if code == EX_CONFIG:
-            if self._pump is not None:
-                self._pump.join(2.0)  # the tree is dead: the pipe ends; read the worker's last words first
             self.exit_code = EX_CONFIG
-            tail = "\n".join(self.output_tail)
+            tail = "\n".join(worker.last_words(timeout_s=2.0))
             self.events.emit("config_error", pid=worker.pid, output=tail)
             self.transition(
                 WatchdogState.FATAL,
@@ -237,7 +238,11 @@ class Supervisor:
     def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
         report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
         self.events.emit("tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed)
-        swept = sweep_profile(self.home)
+        swept: list[int] = []
+        if self.home.profile_dir.exists():  # imported only then: psutil only, but every module costs RSS
+            from .profile_procs import sweep_profile
+
+            swept = sweep_profile(self.home.profile_dir, self.home.session_dir)
         if swept:
             self.events.emit("profile_swept", pids=swept)
 
@@ -325,13 +330,3 @@ class Supervisor:
             write_json_atomic(self.home.watchdog_state_file, self.snapshot(), durable=False)
         except OSError as exc:
             logger.warning("could not write %s: %s", self.home.watchdog_state_file, exc)
-
-
-def sweep_profile(home: Home) -> list[int]:
-    """Kill any Chromium (or private chromedriver) still holding the instance's profile; only when one exists."""
-    if not home.profile_dir.exists():
-        return []
-    from .profile_procs import driver_copy_path, find_profile_holders, kill_processes  # psutil only: stays light
-
-    holders = find_profile_holders(home.profile_dir, driver_exe=driver_copy_path(home.session_dir))
-    return kill_processes(holders, timeout_s=5.0)

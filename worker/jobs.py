@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ class JobRunner:
         self._clock = clock
 
     @classmethod
-    def from_config(cls, configs: list[JobConfig], context: JobContext, *, events: EventLog) -> JobRunner:
+    def from_config(cls, configs: Sequence[JobConfig], context: JobContext, *, events: EventLog) -> JobRunner:
         """Import every configured job now, so a wrong name is a configuration error at start."""
         jobs = [Job(name=c.callable, function=load_callable(c.callable), interval_s=c.interval) for c in configs]
         return cls(jobs, context, events=events)

@@ -28,12 +28,15 @@ WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
 # A turn does one bounded piece of work and returns the seconds until it wants to run again (None: no wish).
 Turn = Callable[["WorkerLoop"], float | None]
 StatusProvider = Callable[[], dict[str, Any]]
+# A few values (e.g. WhatsApp's state and QR) whose change is written to the heartbeat at once, not at the interval.
+NewsSource = Callable[[], object]
 MIN_PASS_S = 0.05  # never spin: at most 20 passes a second
 
 
 class WorkerLoop:
-    """Runs `turns` in passes (at least every heartbeat_interval seconds, sooner when a turn asks) and writes
-    run/heartbeat.json after each pass."""
+    """Runs `turns` in passes (at least every heartbeat_interval seconds, sooner when a turn asks). After a pass it
+    writes run/heartbeat.json when heartbeat_interval has passed or a news source changed: one write per interval
+    when nothing happens, so the watchdog (which wakes on each write) and the disk stay quiet."""
 
     def __init__(
         self,
@@ -60,6 +63,8 @@ class WorkerLoop:
         # Sections that other parts of the worker fill in (tokens, outbox, whatsapp); shown in the heartbeat.
         self.status: dict[str, Any] = {"whatsapp": {"state": "disabled", "connected": False}}
         self.status_providers: list[StatusProvider] = []
+        self.news_sources: list[NewsSource] = []
+        self._last_news: tuple[object, ...] | None = None
         self.resources: list[Any] = []
 
     def request_stop(self, reason: str) -> None:
@@ -78,14 +83,32 @@ class WorkerLoop:
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), handler)
 
-    def beat_if_due(self, min_interval_s: float = 1.0) -> None:
-        """Called from inside a long turn (same thread, e.g. waiting for a message's tick): the loop is alive, so
-        the heartbeat says so, at most every `min_interval_s` seconds. A hung call cannot get here."""
-        if self._clock() - self._last_beat >= min_interval_s:
-            self.heartbeat()
+    def _news(self) -> tuple[object, ...]:
+        values: list[object] = []
+        for source in self.news_sources:
+            try:
+                values.append(source())
+            except Exception:  # a broken source must not stop the heartbeat
+                logger.exception("heartbeat news source failed")
+                values.append(None)
+        return tuple(values)
 
-    def heartbeat(self) -> dict[str, Any]:
+    def seconds_until_beat_due(self) -> float:
+        """Seconds until heartbeat_interval has passed since the last heartbeat (0 when it has)."""
+        return max(0.0, self._last_beat + self.config.worker.heartbeat_interval - self._clock())
+
+    def beat_if_due(self) -> bool:
+        """Write the heartbeat if heartbeat_interval has passed or the news changed; True when written. Also called
+        from inside a long turn (same thread, e.g. waiting for a message's tick): a hung call cannot get here."""
+        news = self._news()
+        if news == self._last_news and self.seconds_until_beat_due() > 0:
+            return False
+        self.heartbeat(news=news)
+        return True
+
+    def heartbeat(self, *, news: tuple[object, ...] | None = None) -> dict[str, Any]:
         """Write run/heartbeat.json now (DESIGN.md fields) and return what was written."""
+        self._last_news = self._news() if news is None else news
         self._last_beat = self._clock()
         self.seq += 1
         try:
@@ -128,7 +151,8 @@ class WorkerLoop:
                 hint = turn(self)
                 if hint is not None:
                     wait = min(wait, hint)
-            self.heartbeat()
+            self.beat_if_due()
+            wait = min(wait, self.seconds_until_beat_due())
             if self._watchdog_gone():
                 self.request_stop("the watchdog that started this worker is gone")
                 break

@@ -52,6 +52,7 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
             "jobs": runner.status(),
         }
     )
+    loop.news_sources.append(lambda: (store.count(), outbox.counts().get("pending", 0)))
     loop.resources = [store, outbox]  # closed when the loop ends
     return loop
 

@@ -169,3 +169,16 @@ def find_driver(driver_path: str = "") -> Executable:
         "chromedriver not found; install it (Debian/Ubuntu: apt-get install chromium-driver) "
         "or set whatsapp.driver_path in continuity.toml"
     )
+
+
+def missing_display(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str | None:
+    """Why a windowed Chromium cannot start here (Linux/BSD with neither DISPLAY nor WAYLAND_DISPLAY), or None.
+
+    Without a display Chromium exits at once and chromedriver waits 60 s for it ("chrome not reachable"), so
+    the launcher runs it headless instead; the QR is then scanned from `continuity whatsapp qr`."""
+    env = os.environ if environ is None else environ
+    if platform in ("win32", "cygwin", "darwin"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"

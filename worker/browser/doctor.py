@@ -21,7 +21,7 @@ from continuity.watchdog.config import Config
 from continuity.watchdog.home import Home
 
 from . import hygiene
-from .discovery import BrowserNotFound, Executable, find_browser, find_driver
+from .discovery import BrowserNotFound, Executable, find_browser, find_driver, missing_display
 from .paths import private_driver_path
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -250,6 +250,20 @@ def check_session_backups(home: Home, config: Config) -> Check:
     return Check("session-key", PASS, f"passphrase set; {len(files)} session backups, all authentic")
 
 
+def check_display(headless: bool, environ: dict[str, str] | None = None, platform: str = sys.platform) -> Check:
+    if headless:
+        return Check("display", PASS, "headless = true: no screen needed")
+    reason = missing_display(environ, platform)
+    if reason is None:
+        return Check("display", PASS, "a display is available for the Chromium window")
+    return Check(
+        "display",
+        WARN,
+        f"headless = false but {reason}: Chromium will run headless",
+        "set [whatsapp] headless = true to say so; scan the QR from `continuity whatsapp qr`",
+    )
+
+
 def run_checks(home: Home, config: Config) -> list[Check]:
     """Every doctor check, in display order (read-only: nothing is changed)."""
     wa = config.whatsapp
@@ -257,6 +271,7 @@ def run_checks(home: Home, config: Config) -> list[Check]:
     browser_check, browser = _find("chromium", find_browser, wa.browser_path)
     driver_check, driver = _find("chromedriver", find_driver, wa.driver_path)
     checks += [browser_check, driver_check, check_versions(browser, driver), check_undetected(wa.driver)]
+    checks.append(check_display(wa.headless))
     checks += [check_home_writable(home), check_profile_locks(home, private_driver_path(home))]
     checks += [check_disk(home, wa.session_max_mb), check_api_port(home, config)]
     checks += [check_permissions(home, config), check_session_backups(home, config)]

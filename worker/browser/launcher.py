@@ -30,7 +30,7 @@ from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
 from . import hygiene
-from .discovery import Executable, find_browser, find_driver
+from .discovery import Executable, find_browser, find_driver, missing_display
 from .paths import browser_tmp_dir, private_driver_path
 
 logger = logging.getLogger("continuity.browser")
@@ -280,6 +280,22 @@ def _import_uc(events: EventLog) -> Any | None:
     return uc
 
 
+_told_headless = False
+
+
+def _headless(configured: bool, events: EventLog) -> bool:
+    """`headless = false` where there is no display would hang 60 s per launch and fail: run headless, say so once."""
+    global _told_headless
+    reason = None if configured else missing_display()
+    if reason is None:
+        return configured
+    if not _told_headless:
+        _told_headless = True
+        logger.warning("%s: running Chromium headless; show the QR with `continuity whatsapp qr`", reason)
+        events.emit("browser_headless_forced", reason=reason)
+    return True
+
+
 def launch(
     home: Home,
     whatsapp_config: WhatsAppConfig,
@@ -309,6 +325,7 @@ def launch(
     )
     hygiene.ensure_private_dir(tmp_dir)
     ensure_private_driver(system_driver.path, home, events=events)
+    headless = _headless(whatsapp_config.headless, events)
     kind = whatsapp_config.driver
     uc = _import_uc(events) if kind == "undetected" else None
     if uc is None:
@@ -316,13 +333,9 @@ def launch(
     try:
         with _browser_environment(tmp_dir):
             if uc is not None:
-                driver, browser_pid, driver_pid = _launch_undetected(
-                    uc, browser, driver_exe, profile, whatsapp_config.headless
-                )
+                driver, browser_pid, driver_pid = _launch_undetected(uc, browser, driver_exe, profile, headless)
             else:
-                driver, browser_pid, driver_pid = _launch_selenium(
-                    browser, driver_exe, profile, whatsapp_config.headless
-                )
+                driver, browser_pid, driver_pid = _launch_selenium(browser, driver_exe, profile, headless)
     except (WebDriverException, OSError, HTTPError) as exc:
         hygiene.sweep_profile_holders(profile, driver_exe=driver_exe, events=events)
         events.emit("browser_launch_failed", driver=kind, error=str(exc)[:500])
@@ -338,7 +351,7 @@ def launch(
         browser_pid=browser_pid,
         driver_pid=driver_pid,
         version=browser.version,
-        headless=whatsapp_config.headless,
+        headless=headless,
         seconds=seconds,
         hygiene_seconds=round(report.seconds, 3),
     )

@@ -95,6 +95,7 @@ class WhatsAppSession:
         loop.turns.extend([self.turn, self.sender])
         self._alive = loop.beat_if_due
         loop.status_providers.append(lambda: {"whatsapp": self.status()})
+        loop.news_sources.append(self.news)
         for name, handler in self.action_handlers().items():
             actions.register(name, handler)
         report_permission_problems(self.home, self.config, self.events)  # "security_warning" events, once
@@ -361,6 +362,10 @@ class WhatsAppSession:
             "session_max_mb": self.wa.session_max_mb,
             "session_backups": self.backups.status(),
         }
+
+    def news(self) -> tuple[object, ...]:
+        """What the heartbeat reports at once when it changes (the rest waits for heartbeat_interval)."""
+        return (self.state, self.quality, self.qr_payload, self.reconnect_attempts, self.browser_restarts)
 
     def _profile_mb(self) -> float | None:
         """The profile's size, measured at most every PROFILE_SIZE_EVERY_S seconds (a directory walk)."""
