@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from continuity.watchdog.heartbeat import HeartbeatMonitor, read_heartbeat
 
 
@@ -79,3 +81,18 @@ def test_truncated_or_garbage_heartbeat_reads_as_none(tmp_path: Path) -> None:
     assert read_heartbeat(path) is None
     path.write_bytes(b'{"pid": 12}')
     assert read_heartbeat(path) == {"pid": 12}
+
+
+def test_worker_first_heartbeat_is_valid_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "starting" heartbeat, hand-formatted to skip importing json, reads back as DESIGN.md's fields."""
+    from continuity.worker._early import write_starting_heartbeat
+
+    path = tmp_path / "heartbeat.json"
+    monkeypatch.setenv("CONTINUITY_HEARTBEAT", str(path))
+    before = time.time()
+    write_starting_heartbeat()
+    beat = read_heartbeat(path)
+    assert beat is not None and beat["pid"] == os.getpid() and beat["seq"] == 0
+    assert before <= beat["ts"] == beat["started_at"] <= time.time()
+    assert beat["whatsapp"] == {"state": "starting", "connected": False}
+    assert [p.name for p in tmp_path.iterdir()] == ["heartbeat.json"]

@@ -1,11 +1,17 @@
-"""The worker's first heartbeat, written with nothing but the standard library before anything else loads."""
+"""The worker's first heartbeat, written before anything else loads (not even json: it costs ~10 ms at startup)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
+
+
+def starting_heartbeat_text(pid: int, now: float) -> str:
+    """The "starting" heartbeat as JSON text (numbers only, so no escaping is needed)."""
+    return (
+        f'{{"pid": {pid}, "seq": 0, "ts": {now!r}, "started_at": {now!r}, "uptime_s": 0.0, '
+        '"whatsapp": {"state": "starting", "connected": false}}'
+    )
 
 
 def write_starting_heartbeat() -> None:
@@ -13,20 +19,13 @@ def write_starting_heartbeat() -> None:
     path = os.environ.get("CONTINUITY_HEARTBEAT")
     if not path:
         return
-    now = time.time()
-    payload = {
-        "pid": os.getpid(),
-        "seq": 0,
-        "ts": now,
-        "started_at": now,
-        "uptime_s": 0.0,
-        "whatsapp": {"state": "starting", "connected": False},
-    }
     tmp = f"{path}.{os.getpid()}.starting"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
+            handle.write(starting_heartbeat_text(os.getpid(), time.time()))
         os.replace(tmp, path)
     except OSError:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib.suppress would cost ~6 ms of startup here
             os.unlink(tmp)
+        except OSError:
+            pass
