@@ -346,7 +346,7 @@ def test_token_file_is_private_and_kept(running: ApiWatchdog) -> None:
 
 def test_status_lines_point_to_the_api_and_token(running: ApiWatchdog) -> None:
     """api_status_lines (for `continuity status`) names the URL and the token file, and nothing without api.json."""
-    from continuity.watchdog._http import api_status_lines
+    from continuity.watchdog.api_server import api_status_lines
 
     (line,) = api_status_lines(running.home.root)
     assert f"http://127.0.0.1:{running.port}/" in line and str(running.home.run_dir / "api_token") in line

@@ -1,5 +1,4 @@
-"""A tiny, strict HTTP/1.1 server for the watchdog's API (the stdlib's http.server costs the watchdog ~7 MB),
-and `start_api`, which serves api.ApiApp with it (imported on the first request, not at start).
+"""A tiny, strict HTTP/1.1 server for the watchdog's API (the stdlib's http.server costs the watchdog ~7 MB).
 
 One request per connection (`Connection: close`), request line and headers capped in size, a Content-Length body
 capped in size, no chunked uploads, a socket timeout so a slow client cannot hold a thread, daemon threads, and at
@@ -17,15 +16,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-if TYPE_CHECKING:
-    from .config import Config
-    from .events import EventLog
-    from .home import Home
-    from .supervisor import Supervisor
 
 logger = logging.getLogger("continuity.api")
 
@@ -313,105 +305,3 @@ class HttpServer:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.socket.close()
-
-
-# -- the watchdog's API: token, lazy application, start/stop ------------------------------------------------
-TOKEN_FILE, INFO_FILE = "api_token", "api.json"
-
-
-def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
-    """The API token and the file holding it: `[api] token`, else run/api_token (generated once, mode 0600)."""
-    if config.api.token:
-        return config.api.token, None
-    path = home.run_dir / TOKEN_FILE
-    try:
-        existing = path.read_text(encoding="ascii").strip()
-        if len(existing) >= 32:
-            os.chmod(path, 0o600)
-            return existing, path
-    except (OSError, UnicodeDecodeError):
-        pass
-    token = os.urandom(24).hex()
-    home.run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return token, path
-
-
-def api_status_lines(home_root: str | os.PathLike[str]) -> list[str]:
-    """For `continuity status`: where the API listens and where its token is (from run/api.json)."""
-    try:
-        info = json.loads((Path(home_root) / "run" / INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(info, dict) or "url" not in info:
-        return []
-    where = info.get("token_file") or "[api] token in continuity.toml"
-    return [f"api:       {info['url']} (dashboard; token for actions: {where})"]
-
-
-class _LazyApp:
-    """Builds the real application on the first request, so an API nobody calls costs the watchdog little."""
-
-    def __init__(self, factory: Callable[[], App]) -> None:
-        self._factory, self._lock = factory, threading.Lock()
-        self._app: App | None = None
-
-    def __call__(self, request: Request) -> Response:
-        if self._app is None:
-            with self._lock:
-                if self._app is None:
-                    self._app = self._factory()
-        return self._app(request)
-
-
-class ApiServer:
-    """The running API: its server thread, URL and info file (run/api.json)."""
-
-    def __init__(self, server: HttpServer, info_file: Path, url: str) -> None:
-        self.server, self.info_file, self.url = server, info_file, url
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.info_file.unlink(missing_ok=True)
-
-
-def start_api(
-    home: Home, config: Config, supervisor: Supervisor, *, events: EventLog, io_timeout_s: float = 10.0
-) -> ApiServer | None:
-    """Serve the API for `supervisor`; None (logged, and an event) when disabled or the port cannot be bound."""
-    cfg = config.api
-    if not cfg.enabled:
-        return None
-    token, token_file = ensure_token(home, config)
-    bound: list[int] = []
-
-    def build() -> App:
-        from .api import ApiApp
-
-        return ApiApp(home, config, supervisor=supervisor, events=events, token=token, bound=(cfg.host, bound[0]))
-
-    try:
-        server = HttpServer(cfg.host, cfg.port, _LazyApp(build), io_timeout_s=io_timeout_s)
-    except OSError as exc:
-        logger.error(
-            "API not started: cannot listen on %s:%d (%s). The watchdog keeps supervising without the API; "
-            "free the port or set [api] port in %s.",
-            cfg.host, cfg.port, exc.strerror or exc, home.config_file,
-        )  # fmt: skip
-        events.emit("api_unavailable", host=cfg.host, port=cfg.port, error=str(exc.strerror or exc))
-        return None
-    bound.append(server.port)
-    shown_host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-    url = f"http://{shown_host}:{server.port}/"
-    info = {"url": url, "pid": os.getpid(), "token_file": str(token_file) if token_file else None}
-    info_file = home.run_dir / INFO_FILE
-    info_file.write_text(json.dumps(info), encoding="utf-8")
-    server.start()
-    logger.info("API and dashboard on %s (token for actions: %s)", url, token_file or "[api] token in the config")
-    events.emit("api_started", url=url, token_file=info["token_file"])
-    return ApiServer(server, info_file, url)

@@ -1,6 +1,7 @@
 """The watchdog's HTTP API and dashboard: what it answers (it stays up while the worker restarts).
 
-_http.py listens and imports this module on the first request (the routes cost the idle watchdog ~0.3 MB).
+api_server.py listens (with _http.py) and imports this module on the first request (the routes cost the idle
+watchdog ~0.3 MB).
 
 GET  /                                   the dashboard (static files from watchdog/static/)
 GET  /healthz                            200 when supervising and the worker's heartbeat is fresh, else 503

@@ -37,7 +37,7 @@ def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) 
     """The HTTP API and the alert threads (each optional); returns their stop functions."""
     stops: list[Callable[[], None]] = []
     if config.api.enabled:  # imported only when used: every module costs the watchdog's RSS
-        from ._http import start_api
+        from .api_server import start_api
 
         api = start_api(home, config, supervisor, events=supervisor.events)
         if api is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from ._http import api_status_lines
+from .api_server import api_status_lines
 from .config import Config
 from .health import HEALTHY, assess
 from .heartbeat import read_heartbeat
