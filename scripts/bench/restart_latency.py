@@ -73,6 +73,9 @@ def rss_mb(pid: int) -> float:
     return float(psutil.Process(pid).memory_info().rss / 1e6)
 
 
+GOAL = "goal: median <= 100 ms; PM2 76 ms, supervisord 2087 ms"
+
+
 def write_config(rig: Rig, *, worker: str, api: bool) -> None:
     toy = rig.home.root / "toy_worker.py"
     toy.write_text(TOY, encoding="utf-8")
@@ -113,10 +116,9 @@ def kill_rounds(rig: Rig, rounds: int, *, ready_first: bool) -> list[float]:
     return sorted(latencies)
 
 
-def describe(latencies: list[float]) -> str:
+def describe(latencies: list[float], note: str) -> str:
     return (
-        f"median {statistics.median(latencies):.1f} ms, min {latencies[0]:.1f} ms, max {latencies[-1]:.1f} ms"
-        " (goal: median <= 100 ms)"
+        f"median {statistics.median(latencies):.1f} ms, min {latencies[0]:.1f} ms, max {latencies[-1]:.1f} ms ({note})"
     )
 
 
@@ -148,9 +150,8 @@ def main() -> None:
         rig.start()
         wait_new_heartbeat(rig.home.heartbeat_file, None)
         latencies = kill_rounds(rig, args.rounds, ready_first=False)
-        print(
-            f"1. heartbeat-only worker, {args.rounds} x kill -9 -> new worker's first heartbeat: {describe(latencies)}"
-        )
+        print(f"1. heartbeat-only worker, {args.rounds} x kill -9 -> new worker's first heartbeat:")
+        print(f"   {describe(latencies, GOAL)}")
         if rig.stop() != 0:
             raise SystemExit("the watchdog did not exit 0 on SIGTERM")
 
@@ -163,7 +164,8 @@ def main() -> None:
         rig.link()
         print(f"   watchdog RSS with the built-in worker up: {rss_mb(pid):.1f} MB")
         latencies = kill_rounds(rig, args.browser_rounds, ready_first=True)
-        print(f"2. built-in worker with WhatsApp ready, {args.browser_rounds} x kill -9: {describe(latencies)}")
+        note = "no goal: PM2 and supervisord leave the orphaned browser running"
+        print(f"2. built-in worker with WhatsApp ready, {args.browser_rounds} x kill -9: {describe(latencies, note)}")
         spans = tree_kill_ms(rig)
         print(
             f"   of which stopping the orphaned browser tree and sweeping the profile: median "
