@@ -54,8 +54,10 @@ class HeartbeatMonitor:
         def changed(names: set[str] | None) -> None:
             if names is None or self.path.name in names:
                 self.poll()
-            if names is None or names - {self.path.name}:
-                on_other(names)
+            if names is None:
+                on_other(None)
+            elif others := names - {self.path.name}:
+                on_other(others)
 
         self._watch = DirWatch.start(self.path.parent, changed)
         return self._watch is not None

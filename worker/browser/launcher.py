@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 import urllib.request
@@ -132,6 +133,7 @@ class Browser:
         graceful = self._cdp_browser_close(timeout_s)
         with contextlib.suppress(WebDriverException, OSError, HTTPError):
             self.driver.quit()
+        self._wait_driver_exit(timeout_s)
         if self.kind == "undetected":
             self.driver.browser_pid = None  # uc's __del__ would SIGTERM this pid later, maybe reused by then
         reaped = hygiene.sweep_profile_holders(self.profile_dir, driver_exe=self.driver_exe, timeout_s=timeout_s)
@@ -176,6 +178,14 @@ class Browser:
         except (WebDriverException, OSError, HTTPError) as exc:
             # Usually "target frame detached": the browser went away while chromedriver waited for it.
             logger.debug("CDP Browser.close answered: %s", str(exc).splitlines()[0] if str(exc) else exc)
+
+    def _wait_driver_exit(self, timeout_s: float) -> None:
+        """uc's quit() SIGKILLs chromedriver without waiting: wait (and reap) here, or the sweep that follows
+        finds it still dying and counts it as an orphan."""
+        process = getattr(getattr(self.driver, "service", None), "process", None)
+        if isinstance(process, subprocess.Popen):
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                process.wait(timeout_s)
 
     def _wait_released(self, until: float) -> bool:
         while True:
