@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from .profile_procs import wait_gone
 
 logger = logging.getLogger("continuity.watchdog")
 
@@ -46,54 +47,6 @@ def _send(procs: Sequence[psutil.Process], sig: int) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.send_signal(sig)
-
-
-def wait_gone(procs: Sequence[psutil.Process], timeout_s: float) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """(gone, alive) after waiting up to `timeout_s` s for `procs` to exit; our own children among them are reaped.
-
-    Linux: one pidfd per process and a single poll(), so each exit is seen the moment it happens (psutil.wait_procs
-    polls each process in turn with growing sleeps: ~70 ms more for a Chromium tree). Elsewhere: psutil.wait_procs.
-    """
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is None:
-        return psutil.wait_procs(procs, timeout=timeout_s)
-    poller = select.poll()
-    waiting: dict[int, psutil.Process] = {}
-    gone: list[psutil.Process] = []
-    try:
-        for proc in procs:
-            try:
-                fd = pidfd_open(proc.pid)
-            except ProcessLookupError:
-                gone.append(proc)
-                continue
-            except OSError:  # e.g. ENOSYS on a kernel older than 5.3
-                for fd in waiting:
-                    os.close(fd)
-                return psutil.wait_procs(procs, timeout=timeout_s)
-            if not proc.is_running():  # the pid was reused: the process we meant is gone
-                os.close(fd)
-                gone.append(proc)
-                continue
-            waiting[fd] = proc
-            poller.register(fd, select.POLLIN)
-        deadline = time.monotonic() + timeout_s
-        while waiting:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            ready = poller.poll(remaining_ms)
-            if not ready and remaining_ms == 0:
-                break
-            for fd, _mask in ready:
-                poller.unregister(fd)
-                os.close(fd)
-                gone.append(waiting.pop(fd))
-    finally:
-        for fd in waiting:
-            os.close(fd)
-    for proc in gone:  # reap the ones that are our children (orphans adopted as subreaper), else they stay zombies
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(proc.pid, os.WNOHANG)
-    return gone, list(waiting.values())
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -221,7 +174,7 @@ class WorkerProcess:
         _killpg(self.pid, signal.SIGTERM)
         _killpg(self.pid, signal.SIGCONT)
         _send(tree, getattr(signal, "SIGCONT", signal.SIGTERM))
-        gone, alive = wait_gone(tree, max(0.0, deadline - clock()))
+        gone, alive = wait_gone(tree, max(0.0, deadline - clock()), reap=True)
         report.terminated = [p.pid for p in gone]
         alive = [p for p in _merge(alive, self.descendants()) if _alive(p)]
         if not self.exited.is_set():
@@ -233,7 +186,7 @@ class WorkerProcess:
         if self._job is not None:  # pragma: no cover - Windows only
             self._job.terminate()
         self.exited.wait(5.0)
-        wait_gone(alive, 5.0)
+        wait_gone(alive, 5.0, reap=True)
         if self.exited.is_set() and self.pid not in report.killed:
             report.terminated.insert(0, self.pid)
         if self._job is not None:  # pragma: no cover - Windows only

@@ -1,7 +1,7 @@
-"""Finding and stopping the processes that hold a Chromium profile, with psutil only.
+"""Finding and stopping processes (those that hold a Chromium profile, a worker's tree), with psutil only.
 
-The watchdog sweeps the profile after killing a worker's tree, so this module stays light (no selenium, no
-shutil/tempfile/hashlib): `continuity.worker.browser.hygiene` builds its launch-time hygiene on it.
+The watchdog waits on its worker's tree and sweeps the profile with it, so this module stays light (no selenium,
+no shutil/tempfile/hashlib): `continuity.worker.browser.hygiene` builds its launch-time hygiene on it.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -110,13 +111,70 @@ def find_profile_holders(profile_dir: Path, *, driver_exe: Path | None = None) -
     return list(found.values())
 
 
-def _wait_gone(procs: list[psutil.Process], timeout_s: float, clock: Callable[[], float]) -> list[psutil.Process]:
-    deadline = clock() + timeout_s
+def wait_gone(
+    procs: Sequence[psutil.Process], timeout_s: float, *, reap: bool
+) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(gone, alive) after waiting up to `timeout_s` s for `procs` to exit (a zombie counts as gone).
+
+    `reap`: also reap those that are our children (the watchdog's adopted orphans, else they stay zombies). Not in
+    the worker: a process it started through Popen (uc's Chromium) would lose its exit status.
+    Linux: one pidfd per process and a single poll(), so each exit is seen the moment it happens (psutil.wait_procs
+    polls each process in turn with growing sleeps: ~70 ms more for a Chromium tree).
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return _poll_gone(procs, timeout_s, reap=reap)
+    poller = select.poll()
+    waiting: dict[int, psutil.Process] = {}
+    gone: list[psutil.Process] = []
+    try:
+        for proc in procs:
+            try:
+                fd = pidfd_open(proc.pid)
+            except ProcessLookupError:
+                gone.append(proc)
+                continue
+            except OSError:  # e.g. ENOSYS on a kernel older than 5.3
+                for fd in waiting:
+                    os.close(fd)
+                return _poll_gone(procs, timeout_s, reap=reap)
+            if not proc.is_running():  # the pid was reused: the process we meant is gone
+                os.close(fd)
+                gone.append(proc)
+                continue
+            waiting[fd] = proc
+            poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout_s
+        while waiting:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            ready = poller.poll(remaining_ms)
+            if not ready and remaining_ms == 0:
+                break
+            for fd, _mask in ready:
+                poller.unregister(fd)
+                os.close(fd)
+                gone.append(waiting.pop(fd))
+    finally:
+        for fd in waiting:
+            os.close(fd)
+    for proc in gone if reap else ():
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(proc.pid, os.WNOHANG)
+    return gone, list(waiting.values())
+
+
+def _poll_gone(
+    procs: Sequence[psutil.Process], timeout_s: float, *, reap: bool
+) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """wait_gone without pidfds: psutil.wait_procs reaps children; without reaping, look every 50 ms."""
+    if reap:
+        return psutil.wait_procs(procs, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
     alive = [p for p in procs if not is_gone(p)]
-    while alive and clock() < deadline:
+    while alive and time.monotonic() < deadline:
         time.sleep(_POLL_S)
         alive = [p for p in alive if not is_gone(p)]
-    return alive
+    return [p for p in procs if p not in alive], alive
 
 
 def _signal_all(procs: list[psutil.Process], kill: bool) -> None:
@@ -129,18 +187,17 @@ def _signal_all(procs: list[psutil.Process], kill: bool) -> None:
             logger.warning("no permission to signal pid %d holding the profile", proc.pid)
 
 
-def kill_processes(
-    procs: list[psutil.Process], *, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic
-) -> list[int]:
-    """TERM, wait up to `timeout_s` seconds, then KILL what is left; returns the pids that were signalled."""
+def kill_processes(procs: list[psutil.Process], *, timeout_s: float = 5.0, reap: bool = False) -> list[int]:
+    """TERM, wait up to `timeout_s` seconds, then KILL what is left; returns the pids that were signalled.
+    `reap`: as in wait_gone (the watchdog only)."""
     if not procs:
         return []
     _signal_all(procs, kill=False)
-    alive = _wait_gone(procs, timeout_s, clock)
+    _gone, alive = wait_gone(procs, timeout_s, reap=reap)
     if alive:
         logger.warning("%d processes ignored SIGTERM for %.1f s; sending SIGKILL", len(alive), timeout_s)
         _signal_all(alive, kill=True)
-        alive = _wait_gone(alive, timeout_s, clock)
+        _gone, alive = wait_gone(alive, timeout_s, reap=reap)
         for proc in alive:
             logger.error("pid %d survived SIGKILL", proc.pid)
     return sorted(p.pid for p in procs)
@@ -149,4 +206,4 @@ def kill_processes(
 def sweep_profile(profile_dir: Path, session_dir: Path) -> list[int]:
     """Stop any Chromium (or private chromedriver) still holding the profile; returns the pids signalled."""
     holders = find_profile_holders(profile_dir, driver_exe=driver_copy_path(session_dir))
-    return kill_processes(holders, timeout_s=5.0)
+    return kill_processes(holders, timeout_s=5.0, reap=True)  # the watchdog: holders may be its adopted orphans

@@ -20,6 +20,7 @@ from .heartbeat import HeartbeatMonitor
 from .home import HEARTBEAT_ENV, HOME_ENV, Home
 from .policy import RestartPolicy
 from .proctree import WorkerProcess, become_subreaper, describe_exit
+from .profile_procs import sweep_profile
 from .states import FINAL_STATES, WatchdogState, transition_label
 
 logger = logging.getLogger("continuity.watchdog")
@@ -238,11 +239,7 @@ class Supervisor:
     def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
         report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
         self.events.emit("tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed)
-        swept: list[int] = []
-        if self.home.profile_dir.exists():  # imported only then: psutil only, but every module costs RSS
-            from .profile_procs import sweep_profile
-
-            swept = sweep_profile(self.home.profile_dir, self.home.session_dir)
+        swept = sweep_profile(self.home.profile_dir, self.home.session_dir) if self.home.profile_dir.exists() else []
         if swept:
             self.events.emit("profile_swept", pids=swept)
 

@@ -48,7 +48,7 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
     loop.status_providers.append(
         lambda: {
             "tokens": {"active": store.count()},
-            "outbox": {"pending": outbox.counts().get("pending", 0), **outbox.counts()},
+            "outbox": outbox.counts(),  # one key per state, "pending" included
             "jobs": runner.status(),
         }
     )
