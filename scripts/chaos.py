@@ -2,9 +2,10 @@
 
 While tokens are added and messages queued at random, at random moments it kills the worker (-9), kills Chromium
 (-9), kills chromedriver, hangs the worker (SIGSTOP), freezes the page, raises a conflict, logs the phone out and
-scans again, damages tracked_tokens.json, and leaves a stale profile lock. Then it checks: every token notified and
-every message delivered exactly once (the simulator's record), nothing lost from the store, no orphan Chromium,
-restarts within the budget, and the worst time to recover. Exit 0 only when every check holds.
+scans again, damages tracked_tokens.json (and again right after its restore), and leaves a stale profile lock.
+Then it checks: every token notified and every message delivered exactly once (the simulator's record), nothing
+lost from the store, no orphan Chromium, restarts within the budget, and the worst time to recover. Exit 0 only
+when every check holds.
 
 Usage: python scripts/chaos.py --minutes 3 [--seed N] [--keep]
 """
@@ -53,6 +54,11 @@ def chromium_main(rig: Rig) -> psutil.Process | None:
     return None
 
 
+def _truncate(path: Path) -> None:
+    """Cut a file to half its length plus garbage, in place (a bad edit, a sync tool, a disk error)."""
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)] + b"\x00garbage")
+
+
 def inject(rig: Rig, fault: str, rng: random.Random) -> str:
     """Cause one fault; returns what was done (or why it was skipped)."""
     if fault in ("kill_worker", "hang_worker"):
@@ -90,10 +96,15 @@ def inject(rig: Rig, fault: str, rng: random.Random) -> str:
         return "logged out, scanned again"
     if fault == "damage_store":
         path = rig.home.data_dir / "tracked_tokens.json"
-        if path.exists():
-            path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)] + b"\x00garbage")
-            return "tracked_tokens.json truncated"
-        return "skipped: no snapshot yet"
+        if not path.exists():
+            return "skipped: no snapshot yet"
+        restores = len(rig.events("store_restored"))
+        _truncate(path)
+        rig.cli("tokens", "list")  # opening the store restores it, writing a snapshot no backup holds yet
+        if len(rig.events("store_restored")) == restores:
+            raise RigError("tracked_tokens.json was damaged but not restored")
+        _truncate(path)  # damaged again right after the restore
+        return "tracked_tokens.json truncated, restored, truncated again"
     if fault == "stale_lock":
         lock = rig.home.profile_dir / "SingletonLock"
         proc = chromium_main(rig)

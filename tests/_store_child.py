@@ -5,6 +5,10 @@ commits in a loop until it is killed, printing "B <op>" before each call and "C 
 the zygote prints "pid <pid>" when the child starts and "exited <run>" once it is gone.
 `incr <data_dir> <name> <count>`: read-modify-write a shared counter `count` times, in transactions.
 `hold <lock_file> <seconds>`: hold a file lock, print "held", sleep.
+`writer <data_dir> <name> <seed>`: add tokens "<name>-<k>" until data_dir/stop exists, printing "A <id>" after
+each add returned (acknowledged); small journals, so it compacts and backs up often.
+`outwriter <data_dir> <name> <seed>`: the same for the outbox: "E <key>" after an enqueue returned, "S <key>"
+after the message was claimed and marked sent.
 """
 
 from __future__ import annotations
@@ -117,6 +121,35 @@ def incr(data_dir: str, name: str, count: int) -> None:
     _say("done")
 
 
+def writer(data_dir: str, name: str, seed: int) -> None:
+    rng = random.Random(seed)
+    store = TokenStore.open(data_dir, backup_interval=rng.choice([0.05, 0.5]), max_backups=3, compact_min_bytes=2048)
+    k = 0
+    while not os.path.exists(os.path.join(data_dir, "stop")):
+        k += 1
+        store.add(f"{name}-{k}", n=k, pad="x" * rng.randint(0, 200))
+        _say(f"A {name}-{k}")
+        time.sleep(rng.uniform(0, 0.01))
+    _say("done")
+
+
+def outwriter(data_dir: str, name: str, seed: int) -> None:
+    rng = random.Random(seed)
+    box = Outbox.open(data_dir, backup_interval=rng.choice([0.05, 0.5]), max_backups=3, compact_min_bytes=2048)
+    k = 0
+    while not os.path.exists(os.path.join(data_dir, "stop")):
+        k += 1
+        box.enqueue("15551234567", f"message {name}-{k}", dedupe_key=f"{name}-{k}")
+        _say(f"E {name}-{k}")
+        if rng.random() < 0.6:
+            message = box.claim(name, lease_s=3600)
+            if message is not None:
+                box.mark_sent(message["id"])
+                _say(f"S {message['dedupe_key']}")
+        time.sleep(rng.uniform(0, 0.01))
+    _say("done")
+
+
 def hold(lock_file: str, seconds: float) -> None:
     with filelock.FileLock(lock_file):
         _say("held")
@@ -131,3 +164,5 @@ if __name__ == "__main__":
         incr(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == "hold":
         hold(sys.argv[2], float(sys.argv[3]))
+    elif command in ("writer", "outwriter"):
+        (writer if command == "writer" else outwriter)(sys.argv[2], sys.argv[3], int(sys.argv[4]))

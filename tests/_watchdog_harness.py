@@ -25,6 +25,13 @@ FAST = {
 }
 
 
+def ignore_sigint() -> None:
+    """preexec_fn: start a child with SIGINT ignored, as nohup, a script's `cmd &` and some CI runners do."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def toml_value(value: Any) -> str:
     return json.dumps(value)
 

@@ -86,11 +86,17 @@ def test_redact_and_config_checks_never_quote_secrets() -> None:
 
 
 def test_rules_turn_events_into_alerts() -> None:
-    """budget_spent, qr_needed, logged_out, store_restored, security alert at once; crashes at the Nth in the window."""
+    """budget_spent, qr_needed, logged_out, store_restored (and with a gap), security alert at once; crashes at
+    the Nth in the window."""
     rules = AlertRules(AlertsConfig(crash_loop_restarts=3, crash_loop_window=60))
     kinds = [a.kind for k in ("budget_spent", "qr_needed", "logged_out", "store_restored", "tokens_added",
-                              "api_auth_failed") for a in rules.on_event({"event": k, "ts": 1.0})]  # fmt: skip
-    assert kinds == ["budget_spent", "qr_needed", "logged_out", "store_restored", "security"]
+                              "store_restore_incomplete", "api_auth_failed")
+             for a in rules.on_event({"event": k, "ts": 1.0})]  # fmt: skip
+    assert kinds == [
+        "budget_spent", "qr_needed", "logged_out", "store_restored", "store_restore_incomplete", "security"
+    ]  # fmt: skip
+    gap = rules.on_event({"event": "store_restore_incomplete", "missing_generations": "3, 4", "ts": 1.0})[0]
+    assert "missing_generations=3, 4" in gap.text("bot")
     assert rules.on_event({"event": "worker_exited", "ts": 0.0}) == []
     assert rules.on_event({"event": "worker_exited", "ts": 100.0}) == []  # the first fell out of the window
     assert rules.on_event({"event": "heartbeat_stale", "ts": 110.0}) == []

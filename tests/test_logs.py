@@ -9,13 +9,14 @@ import sys
 import threading
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 from continuity.watchdog.logs_command import tail_lines
-from tests._watchdog_harness import wait_for
+from tests._watchdog_harness import ignore_sigint, wait_for
 
 
 def run_logs(home: Home, *args: str) -> tuple[int, str]:
@@ -63,13 +64,15 @@ def test_no_logs_is_a_clear_error(home: Home) -> None:
     assert code == 1 and f"no logs yet in {home.logs_dir}" in output
 
 
-def test_follow_prints_new_lines_and_survives_rotation(home: Home) -> None:
-    """-f prints lines appended later (also after the file is rotated) and stops on Ctrl+C (SIGINT)."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_follow_prints_new_lines_and_survives_rotation(home: Home, stop_signal: signal.Signals) -> None:
+    """-f prints lines appended later (also after the file is rotated) and stops on Ctrl+C or SIGTERM, even when
+    started with SIGINT ignored (as under nohup or in a script's background job)."""
     log = home.logs_dir / "watchdog.log"
     log.write_text("before\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "continuity.watchdog", "--home", str(home.root), "logs", "-f", "-n", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore_sigint,
     )  # fmt: skip
     assert proc.stdout is not None
     seen: list[str] = []
@@ -90,7 +93,7 @@ def test_follow_prints_new_lines_and_survives_rotation(home: Home) -> None:
         wait_for(lambda: saw("[watchdog] after rotation"), timeout=10, what="the line after rotation")
         wait_for(lambda: saw("[worker] worker appeared"), timeout=10, what="the new worker log")
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         code = proc.wait(timeout=10)
     reader.join(5)
     assert code == 0

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
 from continuity.worker.simulator import NoQrShown, Simulator
+from tests._watchdog_harness import ignore_sigint
 
 
 @pytest.fixture
@@ -148,8 +149,10 @@ def test_constructor_and_port_errors() -> None:
         Simulator(port=first.port).start()
 
 
-def test_cli_runs_until_interrupted() -> None:
-    """`continuity simulator --port 0` prints its URL and control endpoint, serves, and exits 0 on Ctrl+C."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_runs_until_interrupted(stop_signal: signal.Signals) -> None:
+    """`continuity simulator --port 0` prints its URL and control endpoint, serves, and exits 0 on Ctrl+C or
+    SIGTERM, even when started with SIGINT ignored."""
     code = "from continuity.watchdog.cli import main; main()"
     proc = subprocess.Popen(
         [
@@ -170,6 +173,7 @@ def test_cli_runs_until_interrupted() -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=ignore_sigint,
     )
     try:
         assert proc.stdout is not None
@@ -184,7 +188,7 @@ def test_cli_runs_until_interrupted() -> None:
             "slow": {"seconds": 0.2},
             "invalid_numbers": {"numbers": ["15550001111", "15550002222"]},
         }
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:

@@ -77,7 +77,8 @@ def test_deleted_snapshot_is_restored_from_backup(home: Home) -> None:
 
 
 def test_invalid_backup_is_skipped_for_an_older_valid_one(home: Home) -> None:
-    """A backup whose checksum does not match its name is not used; the next older valid one is."""
+    """A backup whose checksum does not match its name is not used; the next older valid one is, plus the
+    journal segment kept since it."""
     now = [1000.0]
     with TokenStore.open(home, compact_min_bytes=1, clock=lambda: now[0]) as store:
         store.add("a")
@@ -89,8 +90,34 @@ def test_invalid_backup_is_skipped_for_an_older_valid_one(home: Home) -> None:
     (home.data_dir / "tracked_tokens.json").write_bytes(b"\xff\xfe garbage")
     (home.data_dir / "tracked_tokens.journal").unlink()
     with TokenStore.open(home) as store:
-        assert store.ids() == ["a"]
+        assert store.ids() == ["a", "b"]
     assert old.exists() and newest.exists()
+    restored = [e for e in read_events(home.events_file) if e["event"] == "store_restored"]
+    assert restored[-1]["backup"] == str(old)
+
+
+def test_invalid_backup_without_segments_reports_the_gap(home: Home) -> None:
+    """With the only later journal segments gone too, the restore says which generations are missing and
+    does not claim the journal was applied."""
+    now = [1000.0]
+    with TokenStore.open(home, compact_min_bytes=1, clock=lambda: now[0]) as store:
+        store.add("a")
+        store.backup()
+        now[0] += 1
+        store.add("b")
+        newest = store.backup()
+    newest.write_text(newest.read_text().replace('"b"', '"X"'))
+    (home.data_dir / "tracked_tokens.json").write_bytes(b"\xff\xfe garbage")
+    (home.data_dir / "tracked_tokens.journal").unlink()
+    for segment in (home.data_dir / "backups").glob("tracked_tokens.g*.journal"):
+        segment.unlink()
+    with TokenStore.open(home) as store:
+        assert store.ids() == ["a"]
+    events = read_events(home.events_file)
+    restored = [e for e in events if e["event"] == "store_restored"][-1]
+    assert restored["missing_generations"] and not restored["complete"] and not restored["journal_applied"]
+    gap = [e for e in events if e["event"] == "store_restore_incomplete"]
+    assert len(gap) == 1 and gap[0]["missing_generations"] == ", ".join(map(str, restored["missing_generations"]))
 
 
 def test_orphan_temp_files_are_removed_at_open(home: Home) -> None:

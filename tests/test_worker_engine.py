@@ -102,6 +102,30 @@ def test_notify_after_a_crash_requeues_nothing(home: Home, parts: Any) -> None:
     reopened.close()
 
 
+def test_damaged_ledger_and_outbox_send_nothing_twice(home: Home, parts: Any) -> None:
+    """sent_tokens.txt and outbox.json cut to half plus garbage: a restarted job queues nothing again, and the
+    ledger gets every notified token back."""
+    store, outbox, _ledger, context = parts
+    for k in range(20):
+        store.add(f"tok{k:02d}", symbol="S", chain="sol")
+    config = NotifyConfig(recipients=["15551234567"])
+    NotifyJob(config, events=EventLog(home.events_file, source="t"))(context)
+    for message in outbox.list():
+        outbox.mark_sent(message["id"])
+    NotifyJob(config, events=EventLog(home.events_file, source="t"))(context)
+    outbox.compact()  # every message's outcome is in the snapshot only (and the segment kept in backups/)
+    for name in ("sent_tokens.txt", "outbox.json"):
+        path = home.data_dir / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] + b"\x00garbage")
+    context.outbox, context.ledger = Outbox.open(home), Ledger(home)
+    NotifyJob(config, events=EventLog(home.events_file, source="t"))(context)
+    messages = context.outbox.list()
+    context.outbox.close()
+    assert len(messages) == 20 and {m["state"] for m in messages} == {"sent"}
+    assert sorted(Ledger(home).ids()) == [f"tok{k:02d}" for k in range(20)]
+    assert events(home, "ledger_repaired")[0]["tokens"] > 0
+
+
 def test_token_missing_a_template_field_is_skipped_with_an_event(home: Home, parts: Any) -> None:
     """A token without a field the template uses is not notified, is reported once, and nothing crashes."""
     store, outbox, _ledger, context = parts

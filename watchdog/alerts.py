@@ -35,6 +35,10 @@ EVENT_ALERTS = {  # event kind -> (alert kind, title)
     "qr_needed": ("qr_needed", "WhatsApp needs a QR scan"),
     "logged_out": ("logged_out", "WhatsApp was logged out"),
     "store_restored": ("store_restored", "a damaged store was restored from a backup"),
+    "store_restore_incomplete": (
+        "store_restore_incomplete",
+        "a damaged store was restored, but journal generations are missing: changes in them are lost",
+    ),
     "api_auth_failed": ("security", "security: an API request with a missing or wrong token was refused"),
     "api_foreign_host": ("security", "security: an API request for a foreign Host was refused"),
     "security_warning": ("security", "security: unsafe file permissions"),

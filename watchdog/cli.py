@@ -93,3 +93,16 @@ def cli(ctx: click.Context, home: str | None) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+def interrupt_on_stop_signals() -> None:
+    """For commands that run until interrupted: SIGTERM (and SIGBREAK on Windows) stop them as Ctrl+C does, and
+    Ctrl+C works even when the command was started with SIGINT ignored (nohup, `cmd &` in a script, some CI)."""
+    import signal
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .cli import CliState, pass_state
+from .cli import CliState, interrupt_on_stop_signals, pass_state
 
 POLL_S = 0.3
 
@@ -98,7 +98,7 @@ class _Follower:
 
 
 @click.command()
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl+C.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl+C (or SIGTERM).")
 @click.option("--events", "show_events", is_flag=True, help="Show logs/events.jsonl, one event a line.")
 @click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=20, show_default=True, help="Lines each.")
 @pass_state
@@ -119,6 +119,7 @@ def logs(state: CliState, follow: bool, show_events: bool, count: int) -> None:
     if not follow:
         return
     followers = {name: _Follower(path) for name, path in files.items()}
+    interrupt_on_stop_signals()
     try:
         while True:
             for name, follower in followers.items():

@@ -67,14 +67,22 @@ class NotifyJob:
         if not self.recipients:
             return
         ledger_ids = set(context.ledger.ids())
+        missing_from_ledger = []
         for token in context.store.list():
             if context.stop.is_set():
                 return
             ident = token["id"]
-            if token.get("notified_at") or ident in ledger_ids:
+            if ident in ledger_ids:
+                continue
+            if token.get("notified_at"):  # sent_tokens.txt lost it (damaged or cut): write it back
+                missing_from_ledger.append(ident)
                 continue
             self._queue(context, token)
             self._settle(context, token, ledger_ids)
+        if missing_from_ledger:
+            context.ledger.extend(missing_from_ledger)
+            logger.warning("%d notified token(s) were missing from the ledger; written back", len(missing_from_ledger))
+            self.events.emit("ledger_repaired", tokens=len(missing_from_ledger))
 
     def _queue(self, context: JobContext, token: dict[str, Any]) -> None:
         missing = [name for name in self.fields if name not in token]

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from continuity.watchdog.cli import interrupt_on_stop_signals
+
 from ._modes import MODES, check_mode
 from ._simulator import Simulator
 
@@ -69,7 +71,7 @@ def _parse_mode(spec: str) -> tuple[str, dict[str, Any]]:
     "invalid_numbers:numbers=15550001111,15550002222. Modes: " + ", ".join(sorted(MODES)) + ".",
 )
 def simulator(port: int, host: str, qr_rotate_s: float, qr_max_rotations: int, modes: tuple[str, ...]) -> None:
-    """Serve a local WhatsApp Web stand-in (real markup, fake phone, faults on demand) until Ctrl+C.
+    """Serve a local WhatsApp Web stand-in (real markup, fake phone, faults on demand) until Ctrl+C or SIGTERM.
 
     Point `whatsapp.url` at the printed URL. Control it with POST /__sim__/control, e.g.
     {"action": "scan"}, {"action": "logout"}, {"action": "set_mode", "mode": "conflict", "on": true};
@@ -88,6 +90,7 @@ def simulator(port: int, host: str, qr_rotate_s: float, qr_max_rotations: int, m
         click.echo(f"WhatsApp Web simulator: {sim.url}")
         click.echo(f"control: POST {sim.control_url}  state: GET {sim.url}__sim__/state")
         click.echo("Ctrl+C to stop")
+        interrupt_on_stop_signals()
         threading.Event().wait()
     except KeyboardInterrupt:
         click.echo("stopped")

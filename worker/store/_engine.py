@@ -6,7 +6,8 @@ what other processes appended. Readers replay only what was appended since their
 nothing changed). When the journal outgrows a quarter of the snapshot, the state is written as a new snapshot
 of the next generation and a new journal of that generation replaces the old one (snapshot first: a kill
 between the two steps leaves a journal older than the snapshot, which is then known to be folded in and is
-ignored)."""
+ignored). The replaced journal is kept as a segment in backups/ until a verified backup holds its changes, so a
+damaged snapshot is restored from the newest backup plus every later journal (`_segments`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from continuity.watchdog.atomicfile import write_bytes_atomic
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
+from . import _segments as segments
 from . import _snapshot as snap
 from ._errors import StoreLocked, StoreWriteError
 from ._journal import Journal, Parsed, frame
@@ -272,6 +274,7 @@ class DurableMap:
         """Snapshot of the next generation, then a new journal; returns the snapshot bytes."""
         new_gen = self._gen + 1 if gen is None else gen
         data = self._render(new_gen)
+        self._archive_journal_locked()  # first: a failure here leaves everything as it was
         self._snap_key = None  # until the journal is switched too, a reload is the only safe way on
         try:
             write_bytes_atomic(self.snapshot_path, data)
@@ -280,6 +283,17 @@ class DurableMap:
         self._journal.create(new_gen)
         self._gen, self._snap_key, self._snap_size = new_gen, _stat_key(self.snapshot_path), len(data)
         return data
+
+    def _archive_journal_locked(self) -> None:
+        """Keep the open journal as a segment (no backup holds its changes yet); no-op when none is open."""
+        if self._journal.fd is None or self._journal.gen < 0:
+            return
+        try:
+            segments.archive(self.journal_path, self.backup_dir, self.NAME, self._journal.gen)
+        except OSError as exc:
+            raise StoreWriteError(
+                exc.errno, f"could not keep {self.journal_path.name} in {self.backup_dir}: {exc}"
+            ) from exc
 
     def _render(self, gen: int) -> bytes:
         return snap.render(
@@ -331,6 +345,8 @@ class DurableMap:
         data = self._render(self._gen) if data is None else data
         info = snap.write_backup(self.backup_dir, self.NAME, data, now=now, gen=self._gen, offset=self._journal.offset)
         snap.prune_backups(self.backup_dir, self.NAME, keep=self.max_backups)
+        kept = snap.list_backups(self.backup_dir, self.NAME)
+        segments.prune(self.backup_dir, self.NAME, below=min((b.gen for b in kept), default=0))
         self._last_backup_at, self._last_backup_version = now, (info.gen, info.offset)
         return info.path
 

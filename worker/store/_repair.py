@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from continuity.watchdog.atomicfile import remove_orphan_temp_files
 
+from . import _segments as segments
 from . import _snapshot as snap
 from ._errors import StoreCorrupt
 
@@ -39,10 +41,11 @@ def _move_aside(m: DurableMap, path: Any, what: str) -> str:
 
 
 def load_state(m: DurableMap) -> None:
-    """Rebuild `m`'s state from snapshot + journal (or newest valid backup + journal); lock held."""
+    """Rebuild `m`'s state from snapshot + journal (or the newest valid backup + the journals since); lock held."""
     m._journal.close()
     for path in (m.snapshot_path, m.journal_path):
         remove_orphan_temp_files(m.data_dir, path.name)
+    remove_orphan_temp_files(m.backup_dir, m.NAME)  # half-written backups and segments
     exists, snap_gen, snap_items, damage = _read_snapshot(m)
     records: list[Any] = []
     j_gen: int | None = None
@@ -58,39 +61,44 @@ def load_state(m: DurableMap) -> None:
 
     compact_to: int | None = None
     new_journal = False
-    apply = False
+    batches: list[list[Any]] = []
     if damage is None and snap_items is None and not j_gen:  # a new store (or one never compacted)
         items: dict[str, Record] = {}
-        apply, compact_to = j_gen == 0, 1
+        batches, compact_to = ([records] if j_gen == 0 else []), 1
     elif damage is None and snap_items is not None and snap_gen is not None:
         items = snap_items
         if snap_gen == snap.UNKNOWN_GEN:  # the seed's format: adopt it
             logger.info("%s: adopting a seed-format %s", m.NAME, m.snapshot_path.name)
-            apply, compact_to = j_gen is not None, (j_gen or 0) + 1
+            batches, compact_to = ([records] if j_gen is not None else []), (j_gen or 0) + 1
         elif j_gen is None or j_gen < snap_gen:  # a kill between writing the snapshot and the new journal
             new_journal = True
         elif j_gen == snap_gen:
-            apply = True
-        else:
+            batches = [records]
+        else:  # the journals in between are in backups/ unless a person replaced the snapshot by an old copy
+            chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=snap_gen, last_gen=j_gen, live=records)
             logger.warning(
-                "%s: snapshot generation %d is older than the journal's %d (replaced by hand?); changes "
-                "between them may be missing",
+                "%s: snapshot generation %d is older than the journal's %d; replaying generations %s%s",
                 m.NAME,
                 snap_gen,
                 j_gen,
+                chain.applied,
+                f"; MISSING {chain.missing}" if chain.missing else "",
             )
-            apply, compact_to = True, j_gen + 1
+            if chain.missing:
+                _report_gap(m, chain.missing, base=f"{m.snapshot_path.name} (generation {snap_gen})")
+            batches, compact_to = chain.batches, _next_gen(m, j_gen)
     else:
-        items, apply, compact_to = _restore(m, exists, damage, j_gen)
+        items, batches, compact_to = _restore(m, exists, damage, j_gen, records)
 
     m._items = items
     m._rebuild_index()
-    if apply:
-        m._apply_records(records)
+    for batch in batches:
+        m._apply_records(batch)
     if compact_to is not None:
         m._compact_locked(compact_to)
     elif new_journal:
         assert snap_gen is not None
+        m._archive_journal_locked()
         m._journal.create(snap_gen)
         m._gen = snap_gen
     else:
@@ -103,27 +111,69 @@ def load_state(m: DurableMap) -> None:
     m._snap_key, m._snap_size = key, key[1] if key else 0
 
 
-def _restore(m: DurableMap, exists: bool, damage: str | None, j_gen: int | None) -> tuple[dict[str, Record], bool, int]:
-    """State from the newest valid backup (+ the journal if not older); moves the damaged file aside."""
+def _next_gen(m: DurableMap, *gens: int | None) -> int:
+    """A generation above every one in use (the journal's, each backup's and each segment's)."""
+    known = [g for g in gens if g is not None]
+    known += [b.gen for b in snap.list_backups(m.backup_dir, m.NAME)]
+    known += list(segments.list_segments(m.backup_dir, m.NAME))
+    return max(known, default=0) + 1
+
+
+def _report_gap(m: DurableMap, missing: list[int], *, base: str) -> None:
+    logger.error(
+        "%s: restored from %s, but journal generation(s) %s are missing: changes made in them are LOST",
+        m.NAME,
+        base,
+        ", ".join(map(str, missing)),
+    )
+    m._events.emit(
+        "store_restore_incomplete",
+        store=m.NAME,
+        base=base,
+        missing_generations=", ".join(map(str, missing)),
+    )
+
+
+def _restore(
+    m: DurableMap, exists: bool, damage: str | None, j_gen: int | None, live: list[Any]
+) -> tuple[dict[str, Record], list[list[Any]], int]:
+    """State from the newest valid backup whose chain of later journals is whole (else the newest valid one,
+    else nothing), plus that chain; moves the damaged file aside."""
     reason = damage or "missing while its journal exists"
     moved = _move_aside(m, m.snapshot_path, "snapshot") if exists else None
-    items: dict[str, Record] = {}
-    used = None
+    moved_path = Path(moved) if moved else None
+    live_records = live if j_gen is not None else None
+    if j_gen is None:  # the live journal is gone too: every generation known to have existed is expected
+        header = snap.read_header(moved_path) if moved_path else None
+        last_gen = _next_gen(m, header[0] if header else None) - 1
+    else:
+        last_gen = j_gen
+    best: tuple[dict[str, Record], snap.BackupInfo | None, segments.Chain] | None = None
     for info in snap.list_backups(m.backup_dir, m.NAME):
         loaded = snap.load_backup(info, items_key=m.ITEMS_KEY)
-        if loaded is not None:
-            items, used = loaded, info
+        if loaded is None:
+            logger.warning("%s: backup %s is not valid, trying an older one", m.NAME, info.path.name)
+            continue
+        chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=info.gen, last_gen=last_gen, live=live_records)
+        if best is None or (best[2].missing and not chain.missing):
+            best = loaded, info, chain
+        if not chain.missing:
             break
-        logger.warning("%s: backup %s is not valid, trying an older one", m.NAME, info.path.name)
-    apply = j_gen is not None and (used is None or j_gen >= used.gen)
+        logger.warning("%s: backup %s lacks journal generation(s) %s after it", m.NAME, info.path.name, chain.missing)
+    if best is None or best[2].missing:  # no backup, or none with a whole chain: try from an empty store
+        chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=0, last_gen=last_gen, live=live_records)
+        if best is None or not chain.missing:
+            best = {}, None, chain
+    items, used, chain = best
+    base = used.path.name if used else "an empty store"
     logger.error(
-        "%s: %s is damaged (%s); moved to %s; restored from %s%s",
+        "%s: %s is damaged (%s); moved to %s; restored from %s plus journal generation(s) %s",
         m.NAME,
         m.snapshot_path.name,
         reason,
         moved,
-        used.path.name if used else "no backup (none valid)",
-        " plus the journal" if apply else "",
+        base,
+        chain.applied or "none",
     )
     m._events.emit(
         "store_restored",
@@ -134,7 +184,12 @@ def _restore(m: DurableMap, exists: bool, damage: str | None, j_gen: int | None)
         backup=str(used.path) if used else None,
         backup_generation=used.gen if used else None,
         journal_generation=j_gen,
-        journal_applied=apply,
+        generations_applied=chain.applied,
+        missing_generations=chain.missing,
+        journal_applied=j_gen is not None and j_gen in chain.applied and not chain.missing,
+        complete=not chain.missing,
         records_from_backup=len(items),
     )
-    return items, apply, max(j_gen or 0, used.gen if used else 0) + 1
+    if chain.missing:
+        _report_gap(m, chain.missing, base=base)
+    return items, chain.batches, _next_gen(m, j_gen, used.gen if used else None)
