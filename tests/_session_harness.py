@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +14,20 @@ from continuity.watchdog.config import Config, WhatsAppConfig
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
+from tests._watchdog_harness import wait_for
+
+# The built-in worker with a WhatsApp session, as `continuity worker` runs it, for a home given as argv[1].
+WORKER = """
+import sys
+from continuity.watchdog.config import load_config
+from continuity.watchdog.home import Home
+from continuity.worker.main import build_worker
+from continuity.worker.session import WhatsAppSession
+home = Home.resolve(sys.argv[1])
+config = load_config(home.config_file)
+session = WhatsAppSession(home, config)
+sys.exit(build_worker(home, config, session=session).run())
+"""
 
 
 def session_config(sim_url: str, **whatsapp: Any) -> Config:
@@ -54,3 +72,22 @@ def linked_session(home: Home, sim: Any, **whatsapp: Any) -> WhatsAppSession:
     sim.scan()
     drive(session, lambda: session.state is WhatsAppState.READY and session.was_linked(), timeout=30, what="ready")
     return session
+
+
+def write_worker_config(home: Home, sim_url: str) -> None:
+    """continuity.toml for a worker process on the simulator: fast heartbeats and probes, short ack timeout."""
+    home.config_file.write_text(
+        f'[worker]\nheartbeat_interval = 0.5\n[whatsapp]\nurl = "{sim_url}"\nheadless = true\nprobe_interval = 0.5\n'
+        "send_ack_timeout = 3\nsend_min_interval = 0\nreconnect_backoff = [0.2, 2.0]\n",
+        encoding="utf-8",
+    )
+
+
+def run_worker_until(home: Home, until: Callable[[], Any], *, timeout: float, what: str) -> None:
+    """Run a real worker process (its own process group) until `until()`, then SIGKILL the whole group."""
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root)], start_new_session=True)
+    try:
+        wait_for(until, timeout=timeout, what=what)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

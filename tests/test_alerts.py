@@ -97,6 +97,9 @@ def test_rules_turn_events_into_alerts() -> None:
     ]  # fmt: skip
     gap = rules.on_event({"event": "store_restore_incomplete", "missing_generations": "3, 4", "ts": 1.0})[0]
     assert "missing_generations=3, 4" in gap.text("bot")
+    stalled = rules.on_event({"event": "send_stalled", "problem": "compose box not found (role compose)", "ts": 1})
+    assert [a.kind for a in stalled] == ["send_stalled"] and "role compose" in stalled[0].text("bot")
+    assert [a.kind for a in rules.on_event({"event": "page_unrecognized", "ts": 1})] == ["page_unrecognized"]
     assert rules.on_event({"event": "worker_exited", "ts": 0.0}) == []
     assert rules.on_event({"event": "worker_exited", "ts": 100.0}) == []  # the first fell out of the window
     assert rules.on_event({"event": "heartbeat_stale", "ts": 110.0}) == []

@@ -139,7 +139,13 @@ def test_persistent_connection_has_the_seed_shape(running: ApiWatchdog) -> None:
     assert answer["session"] == {"exists": True, "isValid": False, "health": "degraded", "size": 1000}
     assert answer["health"]["reconnectAttempts"] == 3 and answer["health"]["browserRestarts"] == 1
     assert answer["health"]["lastHeartbeat"] > time.time() - 30
-    assert answer["recommendations"] == {"shouldClearSession": False, "shouldReconnect": False, "needsQRScan": True}
+    assert answer["recommendations"] == {
+        "shouldClearSession": False,
+        "shouldReconnect": False,
+        "needsQRScan": True,
+        "fixSending": None,
+        "checkPage": None,
+    }
 
 
 def test_status_matches_the_cli_and_previews_tokens(running: ApiWatchdog) -> None:

@@ -30,6 +30,13 @@ def test_values_are_read_and_ints_accepted_for_seconds(tmp_path: Path) -> None:
     assert config.watchdog.worker_command == ("x", "-y")
 
 
+def test_selector_overrides_are_read_in_order(tmp_path: Path) -> None:
+    """[whatsapp.selectors] role = "CSS": kept as (role, selector) pairs for the page to try first."""
+    config = _load(tmp_path, "[whatsapp.selectors]\nmain = \"div[data-panel='chats']\"\ncompose = 'footer p'\n")
+    assert config.whatsapp.selectors == (("main", "div[data-panel='chats']"), ("compose", "footer p"))
+    assert config.whatsapp.unrecognized_after == 60.0 and config.whatsapp.send_stall_after == 120.0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -48,6 +55,11 @@ def test_values_are_read_and_ints_accepted_for_seconds(tmp_path: Path) -> None:
         ("[notify]\nrecipients = ['+1 555']\n", "is not a phone number"),
         ("[[jobs]]\ninterval = 5\n", "jobs[0].callable is required"),
         ("[watchdog\n", "not valid TOML"),
+        ("[whatsapp.selectors]\ncomposer = 'div'\n", "whatsapp.selectors.composer: unknown role (known roles: chat,"),
+        ("[whatsapp.selectors]\ncompose = 'div[data-x'\n", "'div[data-x' is not a valid CSS selector"),
+        ("[whatsapp.selectors]\ncompose = 'footer >'\n", "ends with a combinator"),
+        ("[whatsapp.selectors]\ncompose = 3\n", "whatsapp.selectors.compose must be a CSS selector string"),
+        ("[whatsapp]\nselectors = ['div']\n", "[whatsapp.selectors] must be a table"),
     ],
 )
 def test_bad_values_name_the_key_and_file(tmp_path: Path, text: str, message: str) -> None:

@@ -47,6 +47,36 @@ def test_rules_give_level_and_recommendation(wa: dict[str, Any], level: str, rec
         assert result["recommendations"][recommendation] is True
 
 
+def _sending(**section: Any) -> dict[str, Any]:
+    heartbeat = {"whatsapp": {"state": "ready"}, "sending": section}
+    return assess(watchdog_state="running", heartbeat=heartbeat, heartbeat_age_s=1.0, heartbeat_timeout_s=120)
+
+
+def test_stalled_sending_is_degraded_then_critical_naming_the_step_and_role() -> None:
+    """Ready is not healthy when nothing goes out: degraded with the failing step and role, critical after 15 min."""
+    problem = "compose box not found (role compose) at step 'type the message'"
+    stalled = {"stalled": True, "pending": 4, "failing_role": "compose", "problem": problem}
+    first = _sending(**stalled, failing_for_s=40.0)
+    assert first["session_health"] == "degraded"
+    assert any(problem in reason for reason in first["reasons"])
+    assert first["recommendations"]["fix_sending"].startswith(problem) and "selectors" not in problem
+    assert "WhatsApp changed its page" in first["recommendations"]["fix_sending"]
+    assert _sending(**stalled, failing_for_s=900.0)["session_health"] == "critical"
+    recovering = _sending(stalled=False, pending=4, failing_for_s=30.0, consecutive_failures=1)
+    assert recovering["session_health"] == "healthy" and recovering["recommendations"]["fix_sending"] is None
+
+
+def test_page_drift_verdicts() -> None:
+    """Unrecognized page: critical with check_page; unknown popup: degraded; a fallback role: only a warning."""
+    unrecognized = _health({"state": "unrecognized", "web_version": "2.3000.1"})
+    assert unrecognized["session_health"] == "critical" and "2.3000.1" in unrecognized["recommendations"]["check_page"]
+    assert _health({"state": "ready", "unknown_popup": ["Later", "Update"]})["session_health"] == "degraded"
+    fallback = _health({"state": "ready", "fallback_roles": {"compose": "fallback 1 (footer div[...])"}})
+    assert fallback["session_health"] == "healthy" and fallback["warnings"] == [
+        "role compose works only through fallback 1 (footer div[...])"
+    ]
+
+
 def test_stale_heartbeat_and_watchdog_states() -> None:
     """An old heartbeat is degraded; a spent budget or a missing watchdog is critical."""
     assert _health(age=500)["session_health"] == "degraded"
@@ -94,13 +124,21 @@ def test_dead_browser_restarts_at_once() -> None:
         ({"qr": "2@x"}, False, WhatsAppState.QR),
         ({"qr": "2@x"}, True, WhatsAppState.LOGGED_OUT),
         ({"url": "http://x/?post_logout=1"}, False, WhatsAppState.LOGGED_OUT),
-        ({"main": True, "popup_buttons": 2, "popup_text": "Auf einem anderen Computer"}, True, WhatsAppState.CONFLICT),
-        ({"loading": True}, True, WhatsAppState.LOADING),
+        ({"main": True, "popup_buttons": 2, "popup_labels": ["Abmelden", "Hier verwenden"]}, True,
+         WhatsAppState.CONFLICT),
+        ({"main": True, "popup_buttons": 2, "popup_text": "WhatsApp is open on another computer"}, True,
+         WhatsAppState.CONFLICT),
+        ({"main": True, "popup_buttons": 2, "popup_labels": ["Later", "Update now"]}, True, WhatsAppState.READY),
+        ({"loading": True, "ready_state": "complete"}, True, WhatsAppState.LOADING),
+        ({"ready_state": "interactive"}, True, WhatsAppState.LOADING),
+        ({"ready_state": "complete"}, True, WhatsAppState.UNRECOGNIZED),
+        ({"ready_state": "complete", "chat_open": True}, True, WhatsAppState.UNRECOGNIZED),
         ({}, True, WhatsAppState.LOADING),
     ],
-)
+)  # fmt: skip
 def test_classify_markers(markers: dict[str, Any], was_linked: bool, state: WhatsAppState) -> None:
-    """Page markers map to states without relying on translated text."""
+    """Page markers map to states without relying on translated text; a two-button popup that is not the
+    conflict is no conflict (it is never clicked); a loaded page with no known screen is unrecognized."""
     assert classify(markers, was_linked=was_linked) is state
 
 

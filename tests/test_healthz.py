@@ -45,3 +45,26 @@ def test_healthz_needs_no_token_and_tells_nothing(home: Home) -> None:
         assert time.monotonic() - started < 5
     finally:
         wd.stop()
+
+
+def test_healthz_follows_health_degraded_200_critical_503(home: Home) -> None:
+    """Sends stalled: 200 "degraded"; WhatsApp showing an unrecognized page: 503 "critical"; fixed: 200 "ok"."""
+    import json
+
+    port = free_port()
+    api_config(home, port)
+    wd = ApiWatchdog(home, port)
+    status_file = home.root / "fake_status.json"
+    try:
+        wait_for(lambda: request(port, "GET", "/healthz")[2] == b"ok\n", timeout=10, what="ok")
+        stalled = {"stalled": True, "pending": 3, "failing_for_s": 60, "failing_role": "compose", "problem": "x"}
+        status_file.write_text(json.dumps({"whatsapp": {"state": "ready"}, "sending": stalled}))
+        wait_for(lambda: request(port, "GET", "/healthz")[2] == b"degraded\n", timeout=10, what="degraded")
+        assert request(port, "GET", "/healthz")[0] == 200
+        status_file.write_text(json.dumps({"whatsapp": {"state": "unrecognized"}}))
+        wait_for(lambda: request(port, "GET", "/healthz")[0] == 503, timeout=10, what="503 when critical")
+        assert request(port, "GET", "/healthz")[2] == b"critical\n"
+        status_file.write_text(json.dumps({"whatsapp": {"state": "ready"}}))
+        wait_for(lambda: request(port, "GET", "/healthz")[2] == b"ok\n", timeout=10, what="ok again")
+    finally:
+        wd.stop()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +13,7 @@ from continuity.watchdog.home import Home
 from continuity.worker.sending import OutboxSender
 from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
-from tests._session_harness import drive, linked_session
-from tests._watchdog_harness import wait_for
+from tests._session_harness import drive, linked_session, run_worker_until, write_worker_config
 
 pytestmark = pytest.mark.browser
 PHONE = "15551234567"
@@ -87,45 +82,17 @@ def test_tick_that_never_comes_is_retried_and_delivered_once(ready: Any, sim: Si
     assert len(sim.history(PHONE)) == 1
 
 
-WORKER = """
-import sys
-from continuity.watchdog.config import load_config
-from continuity.watchdog.home import Home
-from continuity.worker.main import build_worker
-from continuity.worker.session import WhatsAppSession
-home = Home.resolve(sys.argv[1])
-config = load_config(home.config_file)
-session = WhatsAppSession(home, config)
-sys.exit(build_worker(home, config, session=session).run())
-"""
-
-
 def test_worker_killed_after_clicking_send_does_not_deliver_twice(home: Home, sim: Simulator) -> None:
     """The worker dies right after clicking Send; its successor finds the message in the chat: one delivery."""
-    session = linked_session(home, sim)
-    session.close()
-    home.config_file.write_text(
-        f'[worker]\nheartbeat_interval = 0.5\n[whatsapp]\nurl = "{sim.url}"\nheadless = true\nprobe_interval = 0.5\n'
-        "send_ack_timeout = 3\nsend_min_interval = 0\nreconnect_backoff = [0.2, 2.0]\n",
-        encoding="utf-8",
-    )
+    linked_session(home, sim).close()
+    write_worker_config(home, sim.url)
     outbox = Outbox.open(home)
     ident = outbox.enqueue(PHONE, "exactly once please")[0]["id"]
     sim.set_mode("stuck_clock")  # the click lands in WhatsApp, the tick does not come yet
-    first = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root)], start_new_session=True)
-    try:
-        wait_for(lambda: sim.history(PHONE), timeout=60, what="the message in the chat (clicked)")
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    run_worker_until(home, lambda: sim.history(PHONE), timeout=60, what="the message in the chat (clicked)")
     assert _state(outbox, ident) == "claimed" and outbox.get(ident)["seen_before"] == 0
     sim.set_mode("stuck_clock", on=False)
-    second = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root)], start_new_session=True)
-    try:
-        wait_for(lambda: _state(outbox, ident) == "sent", timeout=90, what="sent by the second worker")
-    finally:
-        os.killpg(second.pid, signal.SIGKILL)
-        second.wait()
+    run_worker_until(home, lambda: _state(outbox, ident) == "sent", timeout=90, what="sent by the second worker")
     assert [d["text"] for d in sim.delivered()] == ["exactly once please"]
     record = outbox.get(ident)
     assert record["found_after_unknown_outcome"] is True

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
-from continuity.worker.simulator import NoQrShown, Simulator
+from continuity.worker.simulator import VARIANTS, NoQrShown, Simulator
 from tests._watchdog_harness import ignore_sigint
 
 
@@ -207,10 +207,11 @@ def test_cli_runs_until_interrupted(stop_signal: signal.Signals) -> None:
         (["--mode", "slow:seconds=fast"], "seconds must be a number"),
         (["--mode", "slow:seconds"], "expected NAME or NAME:KEY=VALUE"),
         (["--mode", "locale:lang=fr"], "lang must be one of"),
+        (["--variant", "nope"], "'nope' is not one of 'default', 'compose_tab_11'"),
     ],
 )
 def test_cli_rejects_bad_options(tmp_path: Any, args: list[str], message: str) -> None:
-    """Bad --port, --qr-rotate, --host or --mode values exit 2 with a message saying why."""
+    """Bad --port, --qr-rotate, --host, --mode or --variant values exit 2 with a message saying why."""
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "simulator", *args])
     assert result.exit_code == 2 and message in result.output
 
@@ -231,3 +232,79 @@ def test_wait_qr_returns_the_shown_payload_or_times_out(sim: Simulator) -> None:
     assert 0.2 <= time.monotonic() - started < 2
     shown = call(sim.url + "__sim__/api/hello", {"client": "tab1"})[1]["qr"]
     assert sim.wait_qr(timeout_s=1) == shown
+
+
+def test_set_variant_changes_state_and_the_pages_hello(sim: Simulator) -> None:
+    """set_variant over the control API is reported by /__sim__/state and handed to pages in hello and poll."""
+    state_url = sim.url + "__sim__/state"
+    assert call(state_url)[1]["variant"] == "default" == sim.variant
+    assert call(sim.url + "__sim__/api/hello", {"client": "tab1"})[1]["variant"] == "default"
+    status, result = call(sim.control_url, {"action": "set_variant", "variant": "side_ids_renamed"})
+    assert (status, result) == (200, {"ok": True, "variant": "side_ids_renamed"})
+    assert call(state_url)[1]["variant"] == "side_ids_renamed" == sim.variant
+    assert call(sim.url + "__sim__/api/hello", {"client": "tab2"})[1]["variant"] == "side_ids_renamed"
+    assert call(sim.url + "__sim__/api/poll", {"client": "tab1"})[1]["variant"] == "side_ids_renamed"
+    assert sim.set_variant("default") == "default" and call(state_url)[1]["variant"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"action": "set_variant", "variant": "nope"}, "unknown variant 'nope'; known variants: default, "),
+        ({"action": "set_variant"}, "'variant' must be a string"),
+        ({"action": "set_variant", "variant": ["default"]}, "'variant' must be a string"),
+    ],
+)
+def test_bad_set_variant_gets_400_and_changes_nothing(sim: Simulator, body: Any, message: str) -> None:
+    """An unknown or missing variant is a 400 naming the problem (and the known variants); the variant stays."""
+    sim.set_variant("ticks_renamed")
+    status, result = call(sim.control_url, body)
+    assert status == 400 and result["ok"] is False and message in result["error"]
+    if "unknown" in message:
+        assert all(name in result["error"] for name in VARIANTS)
+    assert sim.state()["variant"] == "ticks_renamed"
+
+
+def test_constructor_rejects_an_unknown_variant() -> None:
+    """Simulator(variant=...) refuses an unknown name with a ValueError before binding anything."""
+    with pytest.raises(ValueError, match="unknown variant 'warp'"):
+        Simulator(variant="warp")
+    with Simulator(variant="compose_tab_11") as sim:
+        assert sim.state()["variant"] == "compose_tab_11"
+
+
+def test_cli_variant_option_is_served_and_listed_in_help(tmp_path: Any) -> None:
+    """`--variant NAME` starts the simulator with that variant (with a locale); --help lists every variant."""
+    help_text = CliRunner().invoke(cli, ["--home", str(tmp_path), "simulator", "--help"], terminal_width=200).output
+    for name, meaning in VARIANTS.items():
+        assert f"{name:<18} {meaning}" in help_text
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from continuity.watchdog.cli import main; main()",
+            "simulator",
+            "--port",
+            "0",
+            "--variant",
+            "unrecognized_main",
+            "--mode",
+            "locale:lang=de",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(": ", 1)[1].strip()
+        status, state = call(url + "__sim__/state")
+        assert status == 200 and state["variant"] == "unrecognized_main"
+        assert state["modes"] == {"locale": {"lang": "de"}}
+        hello = call(url + "__sim__/api/hello", {"client": "tab1"})[1]
+        assert (hello["variant"], hello["locale"]) == ("unrecognized_main", "de")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

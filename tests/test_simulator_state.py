@@ -205,3 +205,16 @@ def test_concurrent_resends_deliver_once(state: SimState) -> None:
         thread.join()
     assert results == ["sent"] * 8
     assert [d["id"] for d in state.delivered()] == ["3EB0RACE0001"]
+
+
+def test_variant_is_kept_reported_and_validated(clock: FakeClock) -> None:
+    """The variant starts as given, set_variant changes it and state() reports it; unknown names are refused."""
+    with pytest.raises(ValueError, match="unknown variant 'nope'; known variants: default, compose_tab_11"):
+        SimState(qr_rotate_s=20.0, qr_max_rotations=2, variant="nope")
+    state = SimState(qr_rotate_s=20.0, qr_max_rotations=2, clock=clock, variant="ticks_renamed")
+    assert state.variant() == "ticks_renamed" and state.state()["variant"] == "ticks_renamed"
+    assert state.set_variant("unrecognized_main") == "unrecognized_main"
+    assert state.state()["variant"] == "unrecognized_main"
+    with pytest.raises(ValueError, match="unknown variant 'Default'"):
+        state.set_variant("Default")
+    assert state.variant() == "unrecognized_main"

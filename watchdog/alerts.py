@@ -39,6 +39,8 @@ EVENT_ALERTS = {  # event kind -> (alert kind, title)
         "store_restore_incomplete",
         "a damaged store was restored, but journal generations are missing: changes in them are lost",
     ),
+    "send_stalled": ("send_stalled", "messages are not going out"),
+    "page_unrecognized": ("page_unrecognized", "WhatsApp Web shows a page this version does not recognize"),
     "api_auth_failed": ("security", "security: an API request with a missing or wrong token was refused"),
     "api_foreign_host": ("security", "security: an API request for a foreign Host was refused"),
     "security_warning": ("security", "security: unsafe file permissions"),

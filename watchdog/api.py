@@ -4,7 +4,7 @@ api_server.py listens (with _http.py) and imports this module on the first reque
 watchdog ~0.3 MB).
 
 GET  /                                   the dashboard (static files from watchdog/static/)
-GET  /healthz                            200 when supervising and the worker's heartbeat is fresh, else 503
+GET  /healthz                            200 when supervising, the heartbeat fresh and health not critical, else 503
 GET  /api/status                         what `continuity status --json` shows, plus a small token preview
 GET  /api/events?since=UNIX_S&limit=N    recent events from logs/events.jsonl
 GET  /api/whatsapp/persistent-connection the connection in the seed's JSON shape
@@ -254,10 +254,16 @@ class ApiApp:
         return Response(200, body, content_type, {"Content-Security-Policy": _CSP})
 
     def healthz(self, _request: Request) -> Response:
+        """200 while supervising with a fresh heartbeat and health not critical ("ok" or "degraded"), else 503
+        ("unavailable" or "critical"); no token, and no detail beyond that word."""
         sup = self.supervisor
         fresh = sup.state is WatchdogState.RUNNING and sup.monitor.last_change is not None
         fresh = fresh and not sup.monitor.is_stale()
-        return Response(200 if fresh else 503, b"ok\n" if fresh else b"unavailable\n", "text/plain; charset=utf-8")
+        if not fresh:
+            return Response(503, b"unavailable\n", "text/plain; charset=utf-8")
+        level = collect_status(self.home, self.config)[0]["health"]["session_health"]
+        word = "ok" if level == "healthy" else level
+        return Response(503 if level == "critical" else 200, f"{word}\n".encode(), "text/plain; charset=utf-8")
 
     def status(self, _request: Request) -> Response:
         report, _code = collect_status(self.home, self.config)
@@ -325,6 +331,8 @@ class ApiApp:
                 "shouldClearSession": bool(recs.get("should_clear_session")) or too_big,
                 "shouldReconnect": bool(recs.get("should_reconnect")),
                 "needsQRScan": bool(recs.get("needs_qr_scan")),
+                "fixSending": recs.get("fix_sending"),  # a sentence naming the failing step and page role, or null
+                "checkPage": recs.get("check_page"),  # the page is not recognized: what to look at, or null
             },
             "watchdog": {
                 "state": report["watchdog"].get("state"),

@@ -28,6 +28,7 @@ PORT = Rule("port")
 PAIR = Rule("pair")  # [first, cap] seconds
 PHONES = Rule("phones")
 CALLABLE = Rule("callable")
+SELECTOR_OVERRIDES = Rule("selectors")  # [whatsapp.selectors]: role = "CSS selector"
 
 
 def one_of(*choices: str) -> Rule:
@@ -71,6 +72,11 @@ class WhatsAppConfig(NamedTuple):
     send_ack_timeout: Annotated[float, POSITIVE] = 30.0  # s to wait for a message's tick
     loading_timeout: Annotated[float, POSITIVE] = 60.0  # s on "Loading your chats" before reload
     takeover_on_conflict: bool = True  # click "Use here" when WhatsApp is open elsewhere
+    send_stall_after: Annotated[float, POSITIVE] = 120.0  # s of failing sends (messages waiting) -> send_stalled
+    unrecognized_after: Annotated[float, POSITIVE] = 60.0  # s on a loaded page showing no known screen
+    diagnostic_screenshots: bool = False  # a screenshot beside the redacted diagnostic of an unrecognized page
+    # [whatsapp.selectors] role = "CSS selector": tried before the built-in selectors of that role (selectors.py)
+    selectors: Annotated[tuple[tuple[str, str], ...], SELECTOR_OVERRIDES] = ()
 
 
 class SessionConfig(NamedTuple):
@@ -206,6 +212,8 @@ def _type_name(hint: Any) -> str:
 
 
 def _check_value(value: Any, hint: Any, rule: Rule | None, where: str, key: str) -> Any:
+    if rule is SELECTOR_OVERRIDES:
+        return _check_selectors(value, where, key)
     if typing.get_origin(hint) is tuple:  # tuple[X, ...]: a TOML array of X
         item_hint = typing.get_args(hint)[0]
         if not isinstance(value, list):
@@ -249,6 +257,21 @@ def _check_rule(value: Any, rule: Rule, where: str, key: str) -> Any:
     if kind == "callable" and value and ":" not in value:
         raise ConfigError(f'{where}: {key} must look like "package.module:function", got {value!r}')
     return value
+
+
+def _check_selectors(value: Any, where: str, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where}: [{key}] must be a table of role = "CSS selector"')
+    for role, selector in value.items():
+        if not isinstance(selector, str):
+            raise ConfigError(f"{where}: {key}.{role} must be a CSS selector string, got {selector!r}")
+    if value:  # the role table is a leaf module of plain strings (nothing of the browser is imported)
+        from continuity.worker.session.selectors import check_overrides
+
+        problems = check_overrides(value)
+        if problems:
+            raise ConfigError(f"{where}: {problems[0]}")
+    return tuple(value.items())
 
 
 def _check_cross_field(config: Config, where: str) -> None:

@@ -23,6 +23,7 @@ WORKER_ACTIONS = (
     "restart-browser",
     "clear-session",
     "health-check",
+    "inspect",
     "backup-session",
     "restore-session",
 )

@@ -6,9 +6,14 @@ Rules (each reason is reported):
 - degraded: the worker restarting or stopping; no heartbeat yet, or one older than heartbeat_timeout; WhatsApp
   starting, loading, showing a QR, offline, in conflict or crashed; any reconnect in the last 5 minutes; probes
   slower than 2 s.
+- sending (the heartbeat's "sending" section): messages waiting while sends keep failing ("stalled") is degraded,
+  and critical after SEND_STALL_CRITICAL_S; ready is not healthy when nothing goes out.
+- the page: WhatsApp showing a page this version does not recognize is critical; an unknown popup is degraded;
+  a role found only through a fallback selector is a warning (it works, but the table needs updating).
 - recommendations: should_clear_session when browser restarts keep failing or the profile is over its limit;
   should_reconnect when offline, in conflict, crashed, or after 3+ reconnects in 5 minutes; needs_qr_scan when a
-  QR code is waiting for a scan.
+  QR code is waiting for a scan; fix_sending (a sentence naming the failing step and page role) when sending is
+  stalled; check_page when the page is unrecognized.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Any
 HEALTHY, DEGRADED, CRITICAL = "healthy", "degraded", "critical"
 _RANK = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
 
-_WHATSAPP_CRITICAL = {"logged_out", "browser_dead"}
+_WHATSAPP_CRITICAL = {"logged_out", "browser_dead", "unrecognized"}
 _WHATSAPP_DEGRADED = {"starting", "loading", "qr", "offline", "conflict", "crashed"}
 RESTART_FAILURES_CRITICAL = 3
 SLOW_PROBE_MS = 2000.0
 RECONNECTS_TO_RECOMMEND = 3
+SEND_STALL_CRITICAL_S = 900.0
+DRIFT_HELP = "if WhatsApp changed its page, see README 'WhatsApp changed its page: what to do'"
 
 
 def assess(
@@ -71,9 +78,27 @@ def assess(
     probe_ms = wa.get("probe_ms")
     if probe_ms is not None and probe_ms > SLOW_PROBE_MS:
         worse(DEGRADED, f"probes are slow ({probe_ms:.0f} ms)")
+    sending = (heartbeat or {}).get("sending") or {}
+    fix_sending = None
+    if sending.get("stalled"):
+        failing_for = float(sending.get("failing_for_s") or 0.0)
+        problem = sending.get("problem") or "sends keep failing"
+        level_now = CRITICAL if failing_for >= SEND_STALL_CRITICAL_S else DEGRADED
+        worse(level_now, f"messages are not going out ({sending.get('pending', 0)} waiting): {problem}")
+        fix_sending = f"{problem}; {DRIFT_HELP}" if sending.get("failing_role") else problem
+    warnings = [f"role {role} works only through {how}" for role, how in (wa.get("fallback_roles") or {}).items()]
+    warnings += [f"selector refused by the browser: {bad}" for bad in wa.get("bad_selectors") or ()]
+    popup = wa.get("unknown_popup")
+    if popup:
+        worse(DEGRADED, f"an unknown popup is open (buttons: {', '.join(map(str, popup))}); it is not clicked")
     recommendations = {
         "should_clear_session": restart_failures >= RESTART_FAILURES_CRITICAL or over_limit,
         "should_reconnect": state in ("offline", "conflict", "crashed") or recent >= RECONNECTS_TO_RECOMMEND,
         "needs_qr_scan": state in ("qr", "logged_out") or bool(wa.get("needs_qr_scan")),
+        "fix_sending": fix_sending,
+        "check_page": f"WhatsApp Web (version {wa.get('web_version') or 'unknown'}) shows a page this version does "
+        f"not recognize: see logs/diagnostics/ and `continuity whatsapp inspect`; {DRIFT_HELP}"
+        if state == "unrecognized"
+        else None,
     }
-    return {"session_health": level, "reasons": reasons, "recommendations": recommendations}
+    return {"session_health": level, "reasons": reasons, "warnings": warnings, "recommendations": recommendations}

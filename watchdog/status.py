@@ -84,7 +84,10 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(
         f"health:    {health['session_health']}" + (f" - {'; '.join(health['reasons'])}" if health["reasons"] else "")
     )
-    wanted = [name for name, on in health["recommendations"].items() if on]
-    if wanted:
-        lines.append(f"recommend: {', '.join(wanted)}")
+    if whatsapp.get("web_version"):
+        lines.append(f"web:       WhatsApp Web {whatsapp['web_version']}")
+    lines.extend(f"warning:   {text}" for text in health.get("warnings") or ())
+    for name, on in health["recommendations"].items():
+        if on:
+            lines.append(f"recommend: {name}" + (f": {on}" if isinstance(on, str) else ""))
     return "\n".join(lines)

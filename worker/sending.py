@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from continuity.watchdog.events import EventLog
 
+from .send_health import SendHealth
+
 logger = logging.getLogger("continuity.worker.sending")
 
 SENT, RETRY, FAILED = "sent", "retry", "failed"
@@ -28,6 +30,8 @@ class SendOutcome:
     kind: str
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    step: str = ""  # where it failed ("type the message", "open the chat", ...)
+    role: str = ""  # the page role that was missing, if that was why (selectors.py)
 
 
 class MessageSender(Protocol):
@@ -57,7 +61,9 @@ class OutboxSender:
         min_interval_s: float,
         events: EventLog,
         lease_s: float = 120.0,
+        stall_after_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.outbox = outbox
@@ -72,6 +78,7 @@ class OutboxSender:
         self.sent = 0
         self.failed = 0
         self.retried = 0
+        self.health = SendHealth(stall_after_s=stall_after_s, clock=wall_clock)
 
     def _gap(self) -> float:
         # +0-50 % jitter: a fixed rhythm to unknown numbers is what gets accounts banned.
@@ -79,6 +86,7 @@ class OutboxSender:
 
     def __call__(self, _loop: Any) -> float | None:
         """Send at most one message; returns seconds until the next send may happen (None: nothing queued)."""
+        self._check_stall()
         now = self._clock()
         if now < self._next_send_at:
             return self._next_send_at - now
@@ -90,27 +98,58 @@ class OutboxSender:
         outcome = self._send(message)
         self._next_send_at = self._clock() + self._gap()
         self._record(message, outcome)
+        self._check_stall()
         return self._next_send_at - self._clock()
+
+    def _check_stall(self) -> None:
+        health = self.health
+        if health.failing_since is None and not health.stalled:
+            return  # nothing failing: no outbox look on this pass
+        if health.check(pending=self.outbox.open_count()):
+            problem = health.problem()
+            logger.error("messages are not going out: %s", problem)
+            self.events.emit(
+                "send_stalled",
+                problem=problem,
+                step=health.step,
+                role=health.role,
+                failures=health.consecutive_failures,
+                pending=self.outbox.open_count(),
+            )
+
+    def status(self) -> dict[str, Any]:
+        """The heartbeat's "sending" section (send_health.py)."""
+        return self.health.status(pending=self.outbox.open_count())
 
     def _send(self, message: dict[str, Any]) -> SendOutcome:
         try:
             return self.sender.send(message, lambda **details: self.outbox.note(message["id"], **details))
         except Exception as exc:  # a session error must not lose the message: it goes back to the queue
-            logger.exception("sending %s failed", message["id"])
-            return SendOutcome(RETRY, f"{type(exc).__name__}: {exc}")
+            role = getattr(exc, "role", "")  # the page's RoleNotFound: a step could not find its element
+            if role:
+                logger.error("sending %s failed: %s", message["id"], exc)
+            else:
+                logger.exception("sending %s failed", message["id"])
+            reason = str(exc) if role else f"{type(exc).__name__}: {exc}"
+            return SendOutcome(RETRY, reason, step=getattr(exc, "step", ""), role=role)
 
     def _record(self, message: dict[str, Any], outcome: SendOutcome) -> None:
         ident = message["id"]
         if outcome.kind == SENT:
             self.outbox.mark_sent(ident, **outcome.details)
             self.sent += 1
+            if self.health.on_sent():
+                self.events.emit("send_recovered")
             self.events.emit("message_sent", id=ident, phone=message["phone"], attempts=message.get("attempts"))
         elif outcome.kind == FAILED:
             self.outbox.mark_failed(ident, outcome.reason, permanent=True)
             self.failed += 1
             self.events.emit("message_failed", id=ident, phone=message["phone"], reason=outcome.reason)
         else:
+            self.health.on_failure(step=outcome.step, role=outcome.role, reason=outcome.reason)
             delay = retry_delay(attempts=int(message.get("attempts") or 1))
             self.outbox.mark_failed(ident, outcome.reason, permanent=False, retry_after_s=delay)
             self.retried += 1
-            self.events.emit("message_retry", id=ident, reason=outcome.reason, retry_in_s=delay)
+            self.events.emit(
+                "message_retry", id=ident, reason=outcome.reason, step=outcome.step, role=outcome.role, retry_in_s=delay
+            )

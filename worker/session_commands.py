@@ -1,4 +1,5 @@
-"""`continuity whatsapp qr | reconnect | restart-browser | clear-session | health-check | backup | restore`."""
+"""`continuity whatsapp qr | reconnect | restart-browser | clear-session | health-check | inspect | backup |
+restore`."""
 
 from __future__ import annotations
 
@@ -93,6 +94,39 @@ def restart_browser(state: CliState, timeout_s: float) -> None:
 def health_check(state: CliState, timeout_s: float) -> None:
     """Probe the page now; exit 0 when WhatsApp is ready."""
     _run_action(state, "health-check", timeout_s)
+
+
+@whatsapp.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_TIMEOUT
+@pass_state
+def inspect(state: CliState, as_json: bool, timeout_s: float) -> None:
+    """Which selector of each page role matches on the live page now, WhatsApp Web's version and the state.
+
+    "primary" is the table's first selector; "fallback N" a later one (it works, but WhatsApp changed something);
+    "override" your [whatsapp.selectors] entry; "none" nothing matched (roles of an open chat show "none" or
+    "not seen yet" while no chat is open). See README "WhatsApp changed its page: what to do".
+    """
+    action_id = control.submit(state.home.control_dir, "inspect", source="cli")
+    try:
+        result = control.wait_result(state.home.control_dir, action_id, timeout_s=timeout_s)
+    except control.ActionTimeout as exc:
+        raise click.ClickException(f"{exc}. Is the watchdog running (`continuity status`)?") from exc
+    details = result.get("details") or {}
+    if as_json:
+        click.echo(json.dumps({"ok": result["ok"], "message": result["message"], **details}, indent=2))
+    else:
+        click.echo(f"state:       {details.get('state')}")
+        click.echo(f"web version: {details.get('web_version') or 'unknown (window.Debug.VERSION not found)'}")
+        for role, how in (details.get("roles") or {}).items():
+            click.echo(f"  {role:<15} {how}")
+        for bad in details.get("bad_selectors") or ():
+            click.echo(f"  refused by the browser: {bad}")
+        if details.get("unknown_popup"):
+            click.echo(f"unknown popup (not clicked), buttons: {details['unknown_popup']}")
+        if not result["ok"]:
+            click.echo(result["message"])
+    sys.exit(0 if result["ok"] else 1)
 
 
 @whatsapp.command("clear-session")

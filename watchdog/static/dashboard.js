@@ -65,9 +65,10 @@ function render(status) {
   setText("tokens-active", (beat.tokens || {}).active ?? (status.tokens_preview || {}).count);
   setText("outbox-pending", (beat.outbox || {}).pending);
   setText("heartbeat-age", worker.heartbeat_age_s == null ? "none" : `${worker.heartbeat_age_s.toFixed(1)} s ago`);
-  fillList("reasons", (health.reasons || []).map(String));
+  fillList("reasons", [...(health.reasons || []), ...(health.warnings || []).map((w) => `warning: ${w}`)].map(String));
   const recs = health.recommendations || {};
-  fillList("recommendations", Object.keys(recs).filter((k) => recs[k]).map((k) => RECOMMENDATIONS[k] || k), "none");
+  fillList("recommendations", Object.keys(recs).filter((k) => recs[k])
+    .map((k) => (typeof recs[k] === "string" ? recs[k] : RECOMMENDATIONS[k] || k)), "none");
   const needsQr = Boolean(recs.needs_qr_scan) || wa.state === "qr";
   $("qr-card").hidden = !needsQr;
   if (needsQr) {

@@ -1,8 +1,9 @@
 """The control actions a WhatsApp session answers: reconnect, restart-browser, clear-session, health-check,
-initialize, backup-session, restore-session (each returns ok, a message for people, and details)."""
+inspect, initialize, backup-session, restore-session (each returns ok, a message for people, and details)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 from collections.abc import Callable
@@ -42,6 +43,27 @@ def session_action_handlers(session: WhatsAppSession) -> dict[str, Handler]:
         state = session.probe() if session.page is not None else session.state
         return state is WhatsAppState.READY, f"state {state.value}, quality {session.quality}", session.status()
 
+    def inspect(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+        if session.page is None:
+            return False, f"no page to inspect (WhatsApp is {session.state.value})", {"state": session.state.value}
+        state = session.probe()
+        page = session.page
+        if page is None:  # the probe found the browser dead
+            return False, f"no page to inspect (WhatsApp is {state.value})", {"state": state.value}
+        with contextlib.suppress(Exception):  # the chat-only roles are seen only while a chat is open
+            page.outgoing()
+        roles = page.role_report()
+        details = {
+            "state": state.value,
+            "web_version": session.watch.version,
+            "roles": roles,
+            "overrides": dict(page.overrides),
+            "bad_selectors": sorted(page.bad_selectors),
+            "unknown_popup": session.watch.unknown_popup,
+        }
+        missing = [r for r, how in roles.items() if how == "none"]
+        return True, f"state {state.value}; roles not found now: {', '.join(missing) or 'none'}", details
+
     def initialize(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         if session.browser is None:
             session._start_browser()
@@ -74,5 +96,6 @@ def session_action_handlers(session: WhatsAppSession) -> dict[str, Handler]:
         "restart-browser": restart_browser,
         "clear-session": clear_session,
         "health-check": health_check,
+        "inspect": inspect,
         "initialize": initialize,
     }

@@ -7,23 +7,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .selectors import CONFLICT_TEXTS
+from .selectors import CONFLICT_TEXTS, USE_HERE_LABELS
 from .states import WhatsAppState
 
 EXCELLENT_S, GOOD_S = 0.3, 1.0  # probe round trip below these: excellent, good; else poor
 
 
+def is_conflict(markers: dict[str, Any]) -> bool:
+    """The "open on another computer / in another window" popup: by its text, or a "Use here" button."""
+    text = (markers.get("popup_text") or "").lower()
+    labels = [str(label).strip().lower() for label in markers.get("popup_labels") or ()]
+    return any(t in text for t in CONFLICT_TEXTS) or any(label in USE_HERE_LABELS for label in labels)
+
+
 def classify(markers: dict[str, Any], *, was_linked: bool) -> WhatsAppState:
-    """The state a probe's markers show. A QR after the session had been linked means logged out."""
-    popup = (markers.get("popup_text") or "").lower()
-    if markers.get("popup_buttons", 0) >= 2 and (markers.get("main") or any(t in popup for t in CONFLICT_TEXTS)):
-        return WhatsAppState.CONFLICT  # "Use here" / "Log out" (or "Close"): structure, then English text
+    """The state a probe's markers show. A QR after the session had been linked means logged out. A loaded page
+    (no progress bar) showing none of the known screens is UNRECOGNIZED (the session waits before saying so)."""
+    if is_conflict(markers):
+        return WhatsAppState.CONFLICT
     if markers.get("main"):
         return WhatsAppState.OFFLINE if markers.get("offline") else WhatsAppState.READY
     if "post_logout=1" in (markers.get("url") or ""):
         return WhatsAppState.LOGGED_OUT
-    if markers.get("qr") or markers.get("qr_canvas") or markers.get("qr_idle"):
+    if markers.get("qr") is not None or markers.get("qr_idle"):
         return WhatsAppState.LOGGED_OUT if was_linked else WhatsAppState.QR
+    if markers.get("ready_state") == "complete" and not markers.get("loading"):
+        return WhatsAppState.UNRECOGNIZED
     return WhatsAppState.LOADING
 
 

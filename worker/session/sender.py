@@ -14,12 +14,17 @@ from typing import Any
 
 from continuity.worker.sending import FAILED, RETRY, SENT, SendOutcome
 
-from .page import Page
-from .selectors import SELECTORS, TICK_FAILED, TICK_PENDING, TICKS_ACKED
+from .page import Page, RoleNotFound
+from .selectors import TICK_FAILED, TICK_PENDING
 
 CHAT_OPEN_TIMEOUT_S = 20.0
 BUBBLE_TIMEOUT_S = 10.0
 POLL_S = 0.1
+
+
+def _left_device(tick: str | None) -> bool:
+    """A tick that is neither pending nor failed (msg-check, msg-dblcheck, or one renamed since) means sent."""
+    return tick is not None and tick not in (TICK_PENDING, TICK_FAILED)
 
 
 def _wait(
@@ -47,11 +52,14 @@ def _open(page: Page, phone: str, text: str | None) -> str | None:
         if markers.get("chat_open"):
             return "open"
         if markers.get("popup_buttons") == 1:  # "Phone number shared via url is invalid." + OK
+            page.click("popup_button")  # this popup is known: dismiss it, so no probe reports it as unknown
             return "invalid:" + (markers.get("popup_text") or "invalid phone number").strip()
         return None
 
     outcome = _wait(settled, timeout_s=CHAT_OPEN_TIMEOUT_S, alive=page.alive)
     if outcome is None:
+        if page.probe().get("main"):  # logged in, yet no chat: the page no longer looks as we know it
+            raise RoleNotFound("chat", step="open the chat")
         raise TimeoutError(f"the chat with {phone} did not open within {CHAT_OPEN_TIMEOUT_S:g} s")
     return None if outcome == "open" else outcome[len("invalid:") :]
 
@@ -71,39 +79,56 @@ def send_message(page: Page, message: dict[str, Any], note: Callable[..., Any], 
         bubbles = _same_text(page, text)
         if len(bubbles) > int(earlier):
             tick = bubbles[-1].get("tick")
-            if tick in TICKS_ACKED:
+            if _left_device(tick):
                 return SendOutcome(SENT, "", {"wa_id": bubbles[-1].get("id"), "found_after_unknown_outcome": True})
-            if tick == TICK_PENDING:
-                return SendOutcome(RETRY, "an earlier attempt is still waiting for its tick; not sending it twice")
+            if tick != TICK_FAILED:  # on the clock, or a tick we cannot read: never send it twice
+                return SendOutcome(
+                    RETRY,
+                    "an earlier attempt is still waiting for its tick; not sending it twice",
+                    step="confirm delivery",
+                    role="tick",
+                )
     invalid = _open(page, phone, text)
     if invalid is not None:
         return SendOutcome(FAILED, invalid)
     if page.compose_text() != text.strip():
         page.set_compose(text)
         if page.compose_text() != text.strip():
-            return SendOutcome(RETRY, "the compose box does not hold the message text")
+            return SendOutcome(
+                RETRY, "the compose box does not hold the message text", step="type the message", role="compose"
+            )
     before = _same_text(page, text)
     note(seen_before=len(before))  # durable before the point of no return
     known = {b.get("id") for b in before}
-    if not page.click_first(SELECTORS["send_icon"]):
+    if not page.click("send_button"):
         page.press_enter_in_compose()
 
     def new_bubble() -> dict[str, Any] | None:
-        fresh = [b for b in _same_text(page, text) if b.get("id") not in known]
+        now = _same_text(page, text)
+        fresh = now[len(before) :] if "" in known or not known else [b for b in now if b.get("id") not in known]
         return fresh[-1] if fresh else None
 
     bubble = _wait(new_bubble, timeout_s=BUBBLE_TIMEOUT_S, alive=page.alive)
     if bubble is None:
-        return SendOutcome(RETRY, "no outgoing bubble appeared after clicking Send")
+        return SendOutcome(
+            RETRY, "no outgoing bubble appeared after clicking Send", step="confirm the bubble", role="outgoing"
+        )
+    position = len(before)
 
     def ticked() -> str | None:
-        current = next((b for b in _same_text(page, text) if b.get("id") == bubble.get("id")), None)
+        now = _same_text(page, text)
+        ident = bubble.get("id")
+        current = next((b for b in now if b.get("id") == ident), None) if ident else None
+        if current is None and not ident and len(now) > position:
+            current = now[position]
         tick = current.get("tick") if current else None
-        return tick if tick in (*TICKS_ACKED, TICK_FAILED) else None
+        return tick if _left_device(tick) or tick == TICK_FAILED else None
 
     tick = _wait(ticked, timeout_s=ack_timeout_s, alive=page.alive)
-    if tick in TICKS_ACKED:
+    if _left_device(tick):
         return SendOutcome(SENT, "", {"wa_id": bubble.get("id")})
     if tick == TICK_FAILED:
-        return SendOutcome(RETRY, "WhatsApp marked the message as failed (msg-failed)")
-    return SendOutcome(RETRY, f"no tick within {ack_timeout_s:g} s (still on the clock)")
+        return SendOutcome(RETRY, "WhatsApp marked the message as failed (msg-failed)", step="deliver")
+    return SendOutcome(
+        RETRY, f"no tick within {ack_timeout_s:g} s (still on the clock)", step="confirm delivery", role="tick"
+    )

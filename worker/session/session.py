@@ -6,13 +6,10 @@ import contextlib
 import functools
 import logging
 import os
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from continuity.watchdog.atomicfile import read_json_or_none, write_json_atomic
 from continuity.watchdog.config import Config
@@ -22,11 +19,12 @@ from continuity.watchdog.home import Home
 from ..sending import OutboxSender, SendOutcome
 from . import rules
 from .actions import Handler, session_action_handlers
-from .backup import SessionBackups, Staged
+from .backup import SessionBackups
+from .browser_life import BrowserLife
+from .drift import PageWatch
 from .page import Page, PageHang
 from .qr import clear_qr, write_qr
 from .security import report_permission_problems
-from .selectors import SELECTORS
 from .sender import send_message
 from .states import WhatsAppState
 
@@ -37,7 +35,7 @@ LIVENESS_CHECK_S = 1.0
 PROFILE_SIZE_EVERY_S = 300.0  # between probes, the browser process is checked this often (no WebDriver call)
 
 
-class WhatsAppSession:
+class WhatsAppSession(BrowserLife):
     """Drives one browser on the instance's profile. `turn` is called by the worker loop every pass."""
 
     def __init__(
@@ -84,6 +82,7 @@ class WhatsAppSession:
         self.on_qr: list[Callable[[str], None]] = []
         self.sender: OutboxSender | None = None
         self.backups = SessionBackups(home, config.session, events=self.events, clock=clock, wall_clock=wall_clock)
+        self.watch = PageWatch(home, self.wa, events=self.events, clock=clock, wall_clock=wall_clock)
 
     # -- wiring -------------------------------------------------------------------------------------------
     def attach(self, loop: Any, *, outbox: Any, actions: Any) -> None:
@@ -91,10 +90,17 @@ class WhatsAppSession:
         released = outbox.release_claims(except_owner=f"worker-{os.getpid()}")
         if released:
             self.events.emit("outbox_claims_released", count=released)
-        self.sender = OutboxSender(outbox, self, min_interval_s=self.wa.send_min_interval, events=self.events)
-        loop.turns.extend([self.turn, self.sender])
+        sender = OutboxSender(
+            outbox,
+            self,
+            min_interval_s=self.wa.send_min_interval,
+            events=self.events,
+            stall_after_s=self.wa.send_stall_after,
+        )
+        self.sender = sender
+        loop.turns.extend([self.turn, sender])
         self._alive = loop.beat_if_due
-        loop.status_providers.append(lambda: {"whatsapp": self.status()})
+        loop.status_providers.append(lambda: {"whatsapp": self.status(), "sending": sender.status()})
         loop.news_sources.append(self.news)
         for name, handler in self.action_handlers().items():
             actions.register(name, handler)
@@ -128,15 +134,6 @@ class WhatsAppSession:
             self._next_probe = self._clock() + (self.wa.probe_interval if self.state is WhatsAppState.READY else 1.0)
         return max(0.0, min(self._next_probe - self._clock(), LIVENESS_CHECK_S))
 
-    def _browser_alive(self) -> bool:
-        pid = getattr(self.browser, "browser_pid", None)
-        if pid is None:
-            return True
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
     def probe(self) -> WhatsAppState:
         """Read the page once and act on what it shows; returns the state."""
         assert self.page is not None
@@ -152,7 +149,11 @@ class WhatsAppSession:
             )
             return self.state
         self.probe_s = self._clock() - started
+        self.watch.observe_version(markers.get("version"))
         state = rules.classify(markers, was_linked=self.was_linked())
+        if state is not WhatsAppState.UNRECOGNIZED and self.watch.unrecognized_since is not None:
+            self.watch.recognized()
+        self.watch.observe_popup(markers, known=state is WhatsAppState.CONFLICT)
         self._handle(state, markers)
         return self.state
 
@@ -176,17 +177,36 @@ class WhatsAppSession:
         elif state is WhatsAppState.CONFLICT:
             self._set_state(state, "open on another computer, browser or tab")
             if self.wa.takeover_on_conflict and self.page is not None:
-                clicked = self.page.click_first(SELECTORS["popup_buttons"], last=True)  # "Use here" is the last one
+                clicked = self.page.click_use_here()  # the button labelled "Use here", never one by position
                 self.events.emit("conflict_taken_over", clicked=clicked)
         elif state is WhatsAppState.OFFLINE:
             self._set_state(state, "computer or phone not connected")
+        elif (
+            self.state is WhatsAppState.READY
+            and self._clock() - self._navigated_at < NAVIGATION_GRACE_S
+            and not (state is WhatsAppState.UNRECOGNIZED and self.watch.unrecognized_for_long())
+        ):
+            return  # our own navigation (opening a chat) reloads the page: still ready (the unrecognized clock runs)
+        elif state is WhatsAppState.UNRECOGNIZED:
+            self._unrecognized(markers)
         elif state is WhatsAppState.LOADING:
-            if self.state is WhatsAppState.READY and self._clock() - self._navigated_at < NAVIGATION_GRACE_S:
-                return  # our own navigation (opening a chat) reloads the page: still ready
             self._set_state(state)
             if self._clock() - self._state_since > self.wa.loading_timeout:
                 self._failure(WhatsAppState.LOADING, f"still loading after {self.wa.loading_timeout:g} s")
         self.quality = rules.quality(self.state, self.probe_s)
+
+    def _unrecognized(self, markers: dict[str, Any]) -> None:
+        """A loaded page with no known screen: loading for `unrecognized_after` s, then reported, with at most
+        one browser restart per 10 minutes (the heartbeat goes on: the watchdog has nothing to fix)."""
+        if not self.watch.unrecognized_for_long():
+            if self.state is not WhatsAppState.UNRECOGNIZED:
+                self._set_state(WhatsAppState.LOADING, "page loaded, no known screen yet")
+            return
+        self._set_state(WhatsAppState.UNRECOGNIZED, "the page shows none of the known screens")
+        self.quality = "offline"
+        self.watch.report_unrecognized(self.page, markers)
+        if self.watch.may_restart():
+            self._restart_browser(reason="page not recognized")
 
     # -- states, events, callbacks ------------------------------------------------------------------------
     def _set_state(self, state: WhatsAppState, reason: str = "") -> None:
@@ -219,7 +239,7 @@ class WhatsAppSession:
     def _show_qr(self, markers: dict[str, Any]) -> None:
         payload = markers.get("qr")
         if markers.get("qr_idle") and self.page is not None:
-            self.page.click_first(SELECTORS["qr_reload"])  # keep a fresh QR available for whoever scans later
+            self.page.click("qr_reload")  # keep a fresh QR available for whoever scans later
             self.events.emit("qr_reloaded")
         if payload and payload != self.qr_payload:
             first = self.qr_payload is None
@@ -263,70 +283,6 @@ class WhatsAppSession:
         except Exception as exc:  # the next probe judges the result
             logger.warning("recovery step %s failed: %s", step, exc)
 
-    # -- the browser --------------------------------------------------------------------------------------
-    def _start_browser(self) -> None:
-        self._set_state(WhatsAppState.STARTING)
-        launcher = self._launcher or _default_launcher()
-        try:
-            self.browser = launcher(
-                self.home, self.wa, events=self.events, page_load_timeout_s=20.0, script_timeout_s=5.0
-            )
-            self.page = Page(self.browser.driver, base_url=self.wa.url, alive=lambda: self._alive())
-            self.page.open()
-            self.restart_failures = 0
-        except Exception as exc:
-            self.restart_failures += 1
-            self._close_browser()
-            wait = min(self.wa.reconnect_backoff[1], self.wa.reconnect_backoff[0] * 2 ** min(self.restart_failures, 10))
-            wait *= 0.5 + 0.5 * random.random()
-            logger.error(
-                "cannot start the browser (%d in a row): %s; retrying in %.0f s", self.restart_failures, exc, wait
-            )
-            self.events.emit("browser_start_failed", error=str(exc)[:500], failures=self.restart_failures)
-            self._set_state(WhatsAppState.BROWSER_DEAD, "cannot start the browser")
-            self._next_action_at = self._clock() + wait
-
-    def _close_browser(self) -> None:
-        browser, self.browser, self.page = self.browser, None, None
-        if browser is not None:
-            with contextlib.suppress(Exception):
-                browser.close()
-
-    def _restart_browser(
-        self, *, reason: str, counted: bool = True, while_closed: Callable[[], object] | None = None
-    ) -> None:
-        if counted:
-            self.browser_restarts += 1
-        self.events.emit("browser_restart", reason=reason, count=self.browser_restarts)
-        self._close_browser()
-        if while_closed is not None:
-            while_closed()
-        self._start_browser()
-
-    # -- session backups (backup.py): taken and restored only while Chromium is closed ----------------------
-    def _backup_closed(self, reason: str = "periodic") -> None:
-        if self.backups.passphrase() is not None:
-            self.backups.create_quietly(reason=reason)
-
-    def _restore_login(self, staged: Staged | None) -> bool:
-        """Close the browser, put the staged backup's login storage into the profile, relaunch."""
-        if staged is None:
-            return False
-        self._close_browser()
-        try:
-            self.backups.apply(staged)
-        except OSError as exc:
-            logger.error("cannot put backup %s into the profile: %s", staged.source, exc)
-            self.events.emit("session_restore_error", file=str(staged.source), error=str(exc)[:500])
-            return False
-        finally:
-            self._start_browser()
-        return True
-
-    def close(self) -> None:
-        """Close the browser cleanly (the worker is stopping)."""
-        self._close_browser()
-
     # -- sending (MessageSender) --------------------------------------------------------------------------
     def ready(self) -> bool:
         return bool(
@@ -361,11 +317,21 @@ class WhatsAppSession:
             "profile_mb": self._profile_mb(),
             "session_max_mb": self.wa.session_max_mb,
             "session_backups": self.backups.status(),
+            **self.watch.status(self.page),
         }
 
     def news(self) -> tuple[object, ...]:
         """What the heartbeat reports at once when it changes (the rest waits for heartbeat_interval)."""
-        return (self.state, self.quality, self.qr_payload, self.reconnect_attempts, self.browser_restarts)
+        return (
+            self.state,
+            self.quality,
+            self.qr_payload,
+            self.reconnect_attempts,
+            self.browser_restarts,
+            self.watch.version,
+            self.watch.unknown_popup,
+            self.sender.health.stalled if self.sender else None,
+        )
 
     def _profile_mb(self) -> float | None:
         """The profile's size, measured at most every PROFILE_SIZE_EVERY_S seconds (a directory walk)."""
@@ -383,12 +349,6 @@ class WhatsAppSession:
     def action_handlers(self) -> dict[str, Handler]:
         """The control actions this session answers (run/control/, the CLI and the API)."""
         return session_action_handlers(self)
-
-
-def _default_launcher() -> Callable[..., Any]:
-    from continuity.worker.browser import launch
-
-    return launch
 
 
 def read_linked(home: Home) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ class WhatsAppState(Enum):
     LOGGED_OUT = "logged_out"  # was linked, now shows a QR again (logged out from the phone)
     CRASHED = "crashed"  # the tab crashed or hangs (script calls time out)
     BROWSER_DEAD = "browser_dead"  # the browser or chromedriver is gone ("invalid session id", "not reachable")
+    UNRECOGNIZED = "unrecognized"  # a loaded page showing none of the known screens (WhatsApp changed its page)
     DISABLED = "disabled"  # [whatsapp] enabled = false
 
 

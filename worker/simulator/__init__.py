@@ -6,15 +6,21 @@
         sim.wait_qr()    # the QR payload a page shows (div[data-ref]), waiting for one
         sim.scan()       # the phone links the page showing a QR -> syncing -> main screen
         sim.set_mode("stuck_clock")   # see MODES; sim.set_mode(name, on=False) clears
+        sim.set_variant("ticks_renamed")  # see VARIANTS: page markup drift, from each page's next load
         sim.delivered()  # [{"id", "phone", "text", "ts"}], once per message
         sim.logout()     # the phone unlinks every device -> pages go to ?post_logout=1 and a QR
 
-The same over HTTP: GET /__sim__/state, POST /__sim__/control {"action": "scan"|"logout"|"set_mode", ...}.
-Command line: `continuity simulator [--port N] [--mode NAME[:KEY=VALUE]]`.
+`Simulator(variant=NAME)` starts with a markup variant (default "default"); a variant changes only markup,
+never the fake phone or the server.
+
+The same over HTTP: GET /__sim__/state,
+POST /__sim__/control {"action": "scan"|"logout"|"set_mode"|"set_variant", ...}.
+Command line: `continuity simulator [--port N] [--mode NAME[:KEY=VALUE]] [--variant NAME]`.
 """
 
 from ._modes import MODES
 from ._simulator import Simulator
 from ._state import NoQrShown
+from ._variants import VARIANTS
 
-__all__ = ["MODES", "NoQrShown", "Simulator"]
+__all__ = ["MODES", "VARIANTS", "NoQrShown", "Simulator"]

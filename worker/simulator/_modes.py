@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+DEFAULT_WEB_VERSION = "2.3000.1017000000"  # window.Debug.VERSION of the page, as on the real one
+
 # name -> one-line meaning (shown in `continuity simulator --help` and in error messages)
 MODES: dict[str, str] = {
     "loading_stuck": "the 'Loading your chats' progress stops at 100 % and never reaches the chats",
@@ -19,9 +21,13 @@ MODES: dict[str, str] = {
     "send_fail": "sent messages end in msg-failed and are not delivered",
     "locale": "visible text and aria-labels translated (`lang` 'de' or 'pt'; default 'de')",
     "invalid_numbers": "`numbers` (list of digit strings) are treated as not on WhatsApp",
+    "update_popup": "popup 'A new version of WhatsApp is available' (Later / Reload) over the main screen; a click "
+    "on either button closes it",
+    "web_version": f"window.Debug.VERSION is `version` from the next page load (else {DEFAULT_WEB_VERSION!r})",
 }
 
 LOCALES = ("de", "pt")
+_VERSION = re.compile(r"[0-9][0-9.]{0,39}")
 SLOW_MAX_S = 600.0
 _DIGITS = re.compile(r"[0-9]{8,15}")
 
@@ -72,6 +78,16 @@ def _invalid_numbers(params: Mapping[str, Any]) -> dict[str, Any]:
     return {"numbers": sorted(set(numbers))}
 
 
+def _web_version(params: Mapping[str, Any]) -> dict[str, Any]:
+    extra = set(params) - {"version"}
+    if extra:
+        raise ValueError(f"mode 'web_version' takes only 'version', got {sorted(extra)}")
+    version = params.get("version")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise ValueError(f"mode 'web_version' needs version=DIGITS.AND.DOTS (e.g. 2.3000.1), got {version!r}")
+    return {"version": version}
+
+
 def check_mode(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The normalized params of mode `name`; ValueError saying why for an unknown mode or bad params."""
     if name not in MODES:
@@ -82,4 +98,6 @@ def check_mode(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return _locale(params)
     if name == "invalid_numbers":
         return _invalid_numbers(params)
+    if name == "web_version":
+        return _web_version(params)
     return _no_params(name, params)

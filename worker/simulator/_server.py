@@ -3,10 +3,14 @@
 Routes:
   GET  / and /send                 the WhatsApp Web page (index.html; the script reads ?phone=&text=)
   GET  /app.js, /app.css           the page's script and style
-  GET  /__sim__/state              JSON state (see SimState.state)
+  GET  /__sim__/state              JSON state (see SimState.state), including "variant"
   GET  /__sim__/delivered          JSON list of delivered messages
-  POST /__sim__/control            JSON {"action": "scan"|"logout"|"set_mode"|"state"|"delivered", ...}
-  POST /__sim__/api/<name>         the page's calls (hello, poll, qr_reload, chat, send, logout, use_here)
+  POST /__sim__/control            JSON {"action": "scan"|"logout"|"set_mode"|"set_variant"|"state"|"delivered", ...}
+                                   ({"action": "set_variant", "variant": NAME}: see VARIANTS; unknown name -> 400)
+  POST /__sim__/api/<name>         the page's calls (hello, poll, qr_reload, chat, send, logout, use_here);
+                                   hello/poll/qr_reload answer with "locale", "variant" and "web_version"
+                                   (window.Debug.VERSION), which the page applies when it loads (so a new
+                                   variant shows on the page's next load)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
+from ._modes import DEFAULT_WEB_VERSION
 from ._state import NoQrShown, SimState
 
 log = logging.getLogger("continuity.simulator")
@@ -162,11 +167,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise BadRequest("'params' must be a JSON object")
             extra = {k: v for k, v in body.items() if k not in ("action", "mode", "on", "params")}
             return {"ok": True, "modes": sim.set_mode(str(mode), on, **params, **extra)}
+        if action == "set_variant":
+            return {"ok": True, "variant": sim.set_variant(str(_str(body, "variant")))}
         if action == "state":
             return self._state()
         if action == "delivered":
             return sim.delivered()
-        raise BadRequest(f"unknown action {action!r}; use scan, logout, set_mode, state or delivered")
+        raise BadRequest(f"unknown action {action!r}; use scan, logout, set_mode, set_variant, state or delivered")
 
     # ----- the page's own calls --------------------------------------------------------------------
     def _page_api(self, name: str, body: dict[str, Any]) -> Any:
@@ -179,7 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
             assert client is not None
             result = sim.reload_qr(client) if name == "qr_reload" else sim.page(client, token)
             locale = sim.mode("locale")
-            return {**result, "poll_s": self.server.poll_s, "locale": locale["lang"] if locale else "en"}
+            lang = locale["lang"] if locale else "en"
+            web = (sim.mode("web_version") or {}).get("version", DEFAULT_WEB_VERSION)
+            extra = {"poll_s": self.server.poll_s, "locale": lang, "variant": sim.variant(), "web_version": web}
+            return {**result, **extra}
         if name == "chat":
             if not sim.logged_in(token):
                 return {"status": "logged_out"}
@@ -191,8 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             return {"ok": True, "removed": sim.logout(token) if token else 0}
         if name == "use_here":
             mode = _str(body, "mode")
-            if mode not in ("conflict", "another_tab"):
-                raise BadRequest("use_here clears 'conflict' or 'another_tab'")
+            if mode not in ("conflict", "another_tab", "update_popup"):
+                raise BadRequest("use_here clears 'conflict', 'another_tab' or 'update_popup'")
             sim.set_mode(str(mode), False)
             return {"ok": True}
         raise BadRequest(f"unknown page call {name!r}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ._server import SimHTTPServer
 from ._state import NoQrShown, SimState
+from ._variants import DEFAULT_VARIANT
 
 log = logging.getLogger("continuity.simulator")
 
@@ -19,8 +20,8 @@ class Simulator:
 
     `port=0` picks a free port. `qr_rotate_s`: seconds each QR payload is shown; after `qr_max_rotations`
     rotations the page goes idle ("Click to reload QR code"). `poll_s`: seconds between the page's status
-    polls (how fast it notices a scan, a logout or a mode). Linked devices live in memory for the
-    object's lifetime.
+    polls (how fast it notices a scan, a logout or a mode). `variant`: the page markup served (see VARIANTS;
+    `set_variant` changes it for each page's next load). Linked devices live in memory for the object's lifetime.
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class Simulator:
         qr_rotate_s: float = 20.0,
         qr_max_rotations: int = 5,
         poll_s: float = 1.0,
+        variant: str = DEFAULT_VARIANT,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535, got {port!r}")
@@ -37,7 +39,7 @@ class Simulator:
             raise ValueError(f"poll_s must be in (0, 60] seconds, got {poll_s!r}")
         self._port = port
         self._poll_s = float(poll_s)
-        self._sim = SimState(qr_rotate_s=qr_rotate_s, qr_max_rotations=qr_max_rotations)
+        self._sim = SimState(qr_rotate_s=qr_rotate_s, qr_max_rotations=qr_max_rotations, variant=variant)
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -114,8 +116,17 @@ class Simulator:
         """Switch a fault/overlay mode on or off (see MODES); ValueError for an unknown mode or bad params."""
         return self._sim.set_mode(name, on, **params)
 
+    def set_variant(self, name: str) -> str:
+        """Serve markup variant `name` (see VARIANTS) from each page's next load; ValueError for an unknown one."""
+        return self._sim.set_variant(name)
+
+    @property
+    def variant(self) -> str:
+        """The markup variant a page gets when it loads now."""
+        return self._sim.variant()
+
     def state(self) -> dict[str, Any]:
-        """JSON-able snapshot: logged_in, qr (payload shown now), devices, pages, modes, counts."""
+        """JSON-able snapshot: logged_in, qr (payload shown now), devices, pages, modes, variant, counts."""
         snapshot = self._sim.state()
         if self._server is not None:
             snapshot["url"] = self.url

@@ -1,4 +1,5 @@
-"""The fake account behind the simulator: the phone, its linked devices, pages showing a QR, chats, faults.
+"""The fake account behind the simulator: the phone, its linked devices, pages showing a QR, chats, faults,
+and the markup variant pages are served.
 
 Thread-safe: every public method takes one lock. Times are seconds; `clock` (monotonic) drives QR rotation and
 page freshness, `wall` (epoch seconds) stamps messages and devices.
@@ -16,6 +17,7 @@ from typing import Any
 
 from ._chats import Chats, check_message
 from ._modes import MODES, check_mode, valid_phone
+from ._variants import DEFAULT_VARIANT, check_variant
 
 # A page that has not polled for this long no longer counts as showing its QR.
 CLIENT_FRESH_S = 10.0
@@ -72,6 +74,7 @@ class SimState:
         qr_rotate_s: float,
         qr_max_rotations: int,
         phone: str = "15550001234",
+        variant: str = DEFAULT_VARIANT,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -82,6 +85,7 @@ class SimState:
         self.qr_rotate_s = float(qr_rotate_s)
         self.qr_max_rotations = int(qr_max_rotations)
         self.phone = phone
+        self._variant = check_variant(variant)
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
@@ -112,6 +116,19 @@ class SimState:
         with self._lock:
             found = self._modes.get(name)
             return dict(found) if found is not None else None
+
+    # ----- markup variant --------------------------------------------------------------------------
+    def set_variant(self, name: str) -> str:
+        """Serve markup variant `name` (see VARIANTS) from each page's next load; ValueError for an unknown one."""
+        check_variant(name)
+        with self._lock:
+            self._variant = name
+            return name
+
+    def variant(self) -> str:
+        """The markup variant a page gets when it loads now."""
+        with self._lock:
+            return self._variant
 
     # ----- QR and pairing --------------------------------------------------------------------------
     def _new_qr(self, client: _Client, now: float) -> None:
@@ -262,7 +279,7 @@ class SimState:
 
     # ----- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """A JSON-able snapshot: login, the QR shown now, devices, pages, modes, counts."""
+        """A JSON-able snapshot: login, the QR shown now, devices, pages, modes, variant, counts."""
         with self._lock:
             now = self._clock()
             shown = self._showing_qr(now)
@@ -285,6 +302,7 @@ class SimState:
                     for cl in self._clients.values()
                 ],
                 "modes": {k: dict(v) for k, v in self._modes.items()},
+                "variant": self._variant,
                 "counts": {
                     "delivered": len(self._chats.delivered),
                     "sends": self._chats.sends,

@@ -11,6 +11,7 @@ from continuity.watchdog.cli import interrupt_on_stop_signals
 
 from ._modes import MODES, check_mode
 from ._simulator import Simulator
+from ._variants import DEFAULT_VARIANT, VARIANTS
 
 
 def _parse_mode(spec: str) -> tuple[str, dict[str, Any]]:
@@ -31,7 +32,12 @@ def _parse_mode(spec: str) -> tuple[str, dict[str, Any]]:
         raise click.BadParameter(str(exc), param_hint="--mode") from exc
 
 
-@click.command("simulator")
+_VARIANTS_HELP = "\b\nVariants (--variant NAME):\n" + "\n".join(
+    f"  {name:<18} {meaning}" for name, meaning in VARIANTS.items()
+)
+
+
+@click.command("simulator", epilog=_VARIANTS_HELP)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -70,16 +76,26 @@ def _parse_mode(spec: str) -> tuple[str, dict[str, Any]]:
     help="Start with a fault/overlay mode on (repeatable), e.g. conflict, slow:seconds=3, locale:lang=pt, "
     "invalid_numbers:numbers=15550001111,15550002222. Modes: " + ", ".join(sorted(MODES)) + ".",
 )
-def simulator(port: int, host: str, qr_rotate_s: float, qr_max_rotations: int, modes: tuple[str, ...]) -> None:
+@click.option(
+    "--variant",
+    type=click.Choice(list(VARIANTS)),
+    default=DEFAULT_VARIANT,
+    show_default=True,
+    help="Page markup variant (WhatsApp Web drift; markup only, the fake phone behaves the same). See Variants.",
+)
+def simulator(
+    port: int, host: str, qr_rotate_s: float, qr_max_rotations: int, modes: tuple[str, ...], variant: str
+) -> None:
     """Serve a local WhatsApp Web stand-in (real markup, fake phone, faults on demand) until Ctrl+C or SIGTERM.
 
     Point `whatsapp.url` at the printed URL. Control it with POST /__sim__/control, e.g.
-    {"action": "scan"}, {"action": "logout"}, {"action": "set_mode", "mode": "conflict", "on": true};
+    {"action": "scan"}, {"action": "logout"}, {"action": "set_mode", "mode": "conflict", "on": true},
+    {"action": "set_variant", "variant": "ticks_renamed"} (pages show a new variant on their next load);
     read GET /__sim__/state.
     """
     parsed = [_parse_mode(spec) for spec in modes]
     del host  # only 127.0.0.1 is allowed; the option exists to make that explicit
-    sim = Simulator(port=port, qr_rotate_s=qr_rotate_s, qr_max_rotations=qr_max_rotations)
+    sim = Simulator(port=port, qr_rotate_s=qr_rotate_s, qr_max_rotations=qr_max_rotations, variant=variant)
     try:
         sim.start()
     except OSError as exc:

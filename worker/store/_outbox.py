@@ -214,6 +214,12 @@ class Outbox(DurableMap):
             self.refresh()
             return [dict(r) for r in self._items.values() if state is None or r.get("state") == state]
 
+    def open_count(self) -> int:
+        """How many messages are pending or claimed (from the index: no scan)."""
+        with self._mutex:
+            self.refresh()
+            return len(self._open_ids)
+
     def counts(self) -> dict[str, int]:
         """Messages per state; a claim whose lease expired counts as pending."""
         with self._mutex:

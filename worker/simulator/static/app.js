@@ -37,7 +37,10 @@
       you: "You",
       intro_title: "WhatsApp Web",
       intro_sub: "Send and receive messages without keeping your phone online.",
-      no_chats: "No chats yet"
+      no_chats: "No chats yet",
+      update: "A new version of WhatsApp is available.",
+      later: "Later",
+      reload: "Reload"
     },
     de: {
       qr_aria: "Scanne diesen QR-Code, um ein Gerät zu verknüpfen!",
@@ -75,7 +78,10 @@
       you: "Du",
       intro_title: "WhatsApp Web",
       intro_sub: "Sende und empfange Nachrichten, ohne dass dein Telefon online sein muss.",
-      no_chats: "Noch keine Chats"
+      no_chats: "Noch keine Chats",
+      update: "Eine neue Version von WhatsApp ist verfügbar.",
+      later: "Später",
+      reload: "Neu laden"
     },
     pt: {
       qr_aria: "Escaneie este código QR para conectar um aparelho!",
@@ -113,8 +119,26 @@
       you: "Você",
       intro_title: "WhatsApp Web",
       intro_sub: "Envie e receba mensagens sem precisar manter seu celular conectado.",
-      no_chats: "Nenhuma conversa"
+      no_chats: "Nenhuma conversa",
+      update: "Uma nova versão do WhatsApp está disponível.",
+      later: "Mais tarde",
+      reload: "Recarregar"
     }
+  };
+
+  // Markup variants (names and meanings: worker/simulator/_variants.py). A variant changes markup only; the page
+  // learns it from "hello", so a new one shows on the next load. Every knob lives here.
+  var BASE = { sideId: "side", paneId: "pane-side", composeTab: "10", sendTab: "11",
+    sendIcon: "wds-ic-send-filled", ticks: {}, unrecognized: false, composeMoved: false };
+  var VARIANTS = {
+    "default": {},
+    compose_tab_11: { composeTab: "11", sendTab: "12" },
+    send_icon_renamed: { sendIcon: "ic-paper-plane" },
+    ticks_renamed: { ticks: { "msg-check": "msg-check-v2", "msg-dblcheck": "msg-dblcheck-ack" } },
+    side_ids_renamed: { sideId: "side-v2", paneId: null },
+    unrecognized_main: { unrecognized: true },  // no #side, #pane-side, grid, search box: only div[data-panel]
+    // the composer left the footer and lost its role and aria-label: only section.composer-v4 [contenteditable]
+    compose_moved: { composeMoved: true, composeTab: "11", sendTab: "12" }
   };
 
   var API = "/__sim__/api/";
@@ -125,6 +149,7 @@
   var CLIENT = "c" + Math.random().toString(36).slice(2) + Date.now().toString(36);
 
   var T = STRINGS.en;
+  var V = BASE;
   var token = null;
   var screen = "startup";
   var modes = {};
@@ -136,6 +161,8 @@
   var currentChat = null;
   var pending = {};   // message id -> {phone, text, inFlight}
   var sendAfterLogin = null;
+  var listEl = null;    // the chat list and the search box of the main screen, whatever the variant calls them
+  var searchEl = null;
 
   // ----- helpers -------------------------------------------------------------------------------------------------
   function h(tag, attrs) {
@@ -298,32 +325,45 @@
   }
   function showMain() {
     screen = "main";
-    var search = h("div", { contenteditable: "true", role: "textbox", "data-tab": "3", "aria-label": T.search,
-      "data-lexical-editor": "true", class: "lexical-box search-box", title: T.search_ph, oninput: renderChats },
-    emptyP());
-    wrapper().replaceChildren(h("div", { class: "two" },
-      h("div", { id: "side" },
-        h("header", { class: "side-header" }, h("h1", { text: T.chats })),
-        h("div", { class: "side-search" }, search),
-        h("div", { class: "banners" }),
-        h("div", { id: "pane-side" }, h("div", { "aria-label": T.chat_list, role: "grid", class: "chat-list" }))),
-      h("div", { class: "main-slot" }, intro()),
-      h("div", { class: "overlay-slot" }),
-      h("div", { class: "modal-slot" })));
+    var slots = [h("div", { class: "main-slot" }, intro()), h("div", { class: "overlay-slot" }),
+      h("div", { class: "modal-slot" })];
+    wrapper().replaceChildren(V.unrecognized ? shellV3(slots) : h("div", { class: "two" }, sidePanel(), slots));
     renderChats(); renderBanners(); renderOverlays();
     if (sendAfterLogin) { var s = sendAfterLogin; sendAfterLogin = null; startChat(s.phone, s.text); }
+  }
+  function sidePanel() {
+    searchEl = h("div", { contenteditable: "true", role: "textbox", "data-tab": "3", "aria-label": T.search,
+      "data-lexical-editor": "true", class: "lexical-box search-box", title: T.search_ph, oninput: renderChats },
+    emptyP());
+    listEl = h("div", { "aria-label": T.chat_list, role: "grid", class: "chat-list" });
+    return h("div", { id: V.sideId, class: "side-panel" },
+      h("header", { class: "side-header" }, h("h1", { text: T.chats })),
+      h("div", { class: "side-search" }, searchEl),
+      h("div", { class: "banners" }),
+      h("div", { id: V.paneId, class: "pane" }, listEl));
+  }
+  function shellV3(slots) {  // the unrecognized_main variant: a redesign whose one stable marker is data-panel
+    searchEl = h("input", { type: "search", class: "search-v3", placeholder: T.search_ph, oninput: renderChats });
+    listEl = h("div", { class: "rows-v3" });
+    return h("div", { class: "app-shell-v3" },
+      h("div", { "data-panel": "chats", class: "side-panel" },
+        h("nav", { class: "side-header" }, h("h2", { text: T.chats })),
+        h("div", { class: "side-search" }, searchEl),
+        h("div", { class: "banners" }),
+        h("div", { class: "pane" }, listEl)),
+      slots);
   }
   function intro() {
     return h("div", { class: "intro", "data-asset-intro-image-light": "true" },
       h("h1", { text: T.intro_title }), h("div", { text: T.intro_sub }));
   }
   function renderChats() {
-    var list = $("div.chat-list");
-    if (!list) return;
-    var q = ($("div.search-box") || { textContent: "" }).textContent.trim();
+    var list = listEl;
+    if (!list || !list.isConnected) return;
+    var q = searchEl ? (searchEl.tagName === "INPUT" ? searchEl.value : searchEl.textContent).trim() : "";
     var rows = chats.filter(function (c) { return !q || c.phone.indexOf(q) >= 0 || c.last.indexOf(q) >= 0; })
       .map(function (c) {
-        return h("div", { role: "listitem", class: "chat-row", tabindex: "-1",
+        return h("div", { role: V.unrecognized ? null : "row", class: "chat-row", tabindex: "-1",
           onclick: function () { openFromList(c.phone); } },
         h("span", { title: "+" + c.phone, dir: "auto", class: "chat-title", text: "+" + c.phone }),
         h("span", { class: "chat-time", text: hhmm(c.ts) }),
@@ -354,10 +394,18 @@
   function renderOverlays() {
     var slot = $("div.overlay-slot");
     if (!slot) return;
-    var want = modes.conflict ? "conflict" : modes.another_tab ? "another_tab" : "";
+    var want = modes.conflict ? "conflict" : modes.another_tab ? "another_tab" :
+      modes.update_popup ? "update_popup" : "";
     if ((slot.getAttribute("data-showing") || "") === want) return;
     slot.setAttribute("data-showing", want);
     if (!want) { slot.replaceChildren(); return; }
+    if (want === "update_popup") {  // a popup the bot does not know: either button just closes it
+      var close = function () {
+        api("use_here", { mode: want }).then(function () { delete modes[want]; renderOverlays(); });
+      };
+      slot.replaceChildren(popup(T.update, [button(T.later, close), button(T.reload, close, true)]));
+      return;
+    }
     var useHere = button(T.use_here, function () {
       api("use_here", { mode: want }).then(function () { delete modes[want]; renderOverlays(); });
     }, true);
@@ -386,23 +434,24 @@
   function openFromList(phone) {
     api("chat", { phone: phone }).then(function (r) { if (r.valid) openChat(phone, "", r.messages); });
   }
-  function bubble(m) {
+  function tickIcon(icon) { return V.ticks[icon] || icon; }
+  function bubble(m) {  // data-id sits on the row's wrapper, an ancestor of div.message-out, as on the real page
     var icon = { pending: ["msg-time", T.pending], sent: ["msg-dblcheck", T.delivered],
       failed: ["msg-failed", T.failed] }[m.status];
     var d = new Date(m.ts * 1000);
     var pre = "[" + hhmm(m.ts) + ", " + (d.getMonth() + 1) + "/" + d.getDate() + "/" + d.getFullYear() + "] " +
       T.you + ": ";
-    return h("div", { role: "row" }, h("div", { "data-id": "true_" + currentChat + "@c.us_" + m.id,
-      class: "message-out focusable-list-item" },
-    h("div", { class: "copyable-text", "data-pre-plain-text": pre },
-      h("span", { dir: "ltr", class: "selectable-text copyable-text" }, h("span", { text: m.text }))),
-    h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: hhmm(m.ts) }),
-      h("span", { "data-icon": icon[0], "aria-label": icon[1], class: "tick" }))));
+    return h("div", { role: "row" }, h("div", { tabindex: "-1", "data-id": "true_" + currentChat + "@c.us_" + m.id },
+      h("div", { class: "message-out focusable-list-item" },
+        h("div", { class: "copyable-text", "data-pre-plain-text": pre },
+          h("span", { dir: "ltr", class: "selectable-text copyable-text" }, h("span", { text: m.text }))),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: hhmm(m.ts) }),
+          h("span", { "data-icon": tickIcon(icon[0]), "aria-label": icon[1], class: "tick" })))));
   }
   function setTick(id, icon) {
     var el = document.querySelector("div[data-id$='_" + id + "'] span.tick");
     if (!el) return;
-    el.setAttribute("data-icon", icon);
+    el.setAttribute("data-icon", tickIcon(icon));
     el.setAttribute("aria-label", { "msg-time": T.pending, "msg-check": T.sent, "msg-dblcheck": T.delivered,
       "msg-failed": T.failed }[icon]);
   }
@@ -418,9 +467,10 @@
     box.childNodes.forEach(function (n) { lines.push(nodeText(n).replace(/\n$/, "").replace(/\u00a0/g, " ")); });
     return lines.join("\n").trim();
   }
+  function composeBox() { return $("#main div.compose-box"); }
   function updateSendButton() {
-    var box = $("#main footer div[contenteditable='true'][data-tab='10']");
-    var slot = $("#main footer .send-slot");
+    var box = composeBox();
+    var slot = $("#main .send-slot");
     if (!box || !slot) return;
     var hasText = composeText(box) !== "";
     box.classList.toggle("empty", !hasText);
@@ -428,16 +478,17 @@
     if (slot.getAttribute("data-state") === want) return;
     slot.setAttribute("data-state", want);
     slot.replaceChildren(hasText
-      ? h("button", { "aria-label": T.send, "data-tab": "11", class: "send-btn", onclick: sendFromBox },
-        h("span", { "data-icon": "wds-ic-send-filled", "aria-hidden": "true" }))
-      : h("button", { "aria-label": T.voice, "data-tab": "11", class: "mic-btn" },
+      ? h("button", { "aria-label": T.send, "data-tab": V.sendTab, class: "send-btn", onclick: sendFromBox },
+        h("span", { "data-icon": V.sendIcon, "aria-hidden": "true" }))
+      : h("button", { "aria-label": T.voice, "data-tab": V.sendTab, class: "mic-btn" },
         h("span", { "data-icon": "mic-outlined", "aria-hidden": "true" })));
   }
   function openChat(phone, text, messages) {
     currentChat = phone;
     var lines = text ? text.split("\n") : [];
-    var box = h("div", { contenteditable: "true", role: "textbox", "data-tab": "10", "aria-label": T.compose,
-      "aria-placeholder": T.compose, "data-lexical-editor": "true", spellcheck: "true", tabindex: "10",
+    var box = h("div", { contenteditable: "true", role: V.composeMoved ? null : "textbox", "data-tab": V.composeTab,
+      "aria-label": V.composeMoved ? null : T.compose,
+      "aria-placeholder": T.compose, "data-lexical-editor": "true", spellcheck: "true", tabindex: V.composeTab,
       class: "lexical-box compose-box", onkeydown: function (e) {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendFromBox(); }
       }, oninput: function () {
@@ -453,8 +504,9 @@
     var main = h("div", { id: "main" },
       h("header", { class: "chat-header" }, h("span", { title: "+" + phone, dir: "auto", text: "+" + phone })),
       panel,
-      h("footer", {}, h("div", { class: "compose" }, h("div", { class: "compose-wrap" },
-        h("div", { class: "placeholder", text: T.compose }), box), h("div", { class: "send-slot" }))));
+      h(V.composeMoved ? "section" : "footer", { class: V.composeMoved ? "composer-v4" : null },
+        h("div", { class: "compose" }, h("div", { class: "compose-wrap" },
+          h("div", { class: "placeholder", text: T.compose }), box), h("div", { class: "send-slot" }))));
     $("div.main-slot").replaceChildren(main);
     (messages || []).forEach(function (m) {
       if (m.status === "pending") pending[m.id] = { phone: phone, text: m.text, inFlight: false };
@@ -471,7 +523,7 @@
     return "3EB0" + hex.toUpperCase();
   }
   function sendFromBox() {
-    var box = $("#main footer div[contenteditable='true'][data-tab='10']");
+    var box = composeBox();
     if (!box) return;
     var text = composeText(box);
     if (!text) return;
@@ -553,6 +605,8 @@
       return api("hello");
     }).then(function (r) {
       T = STRINGS[r.locale] || STRINGS.en;
+      V = Object.assign({}, BASE, VARIANTS[r.variant] || {});
+      window.Debug = { VERSION: r.web_version };  // as the real page exposes its build
       document.documentElement.lang = r.locale || "en";
       handle(r);
     }, function () { setTimeout(boot, 1000); });
