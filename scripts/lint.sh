@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# ruff (lint + format check) and mypy --strict over watchdog/ and worker/ (run scripts/setup.sh --dev first).
+# ruff (lint + format check) and mypy --strict over watchdog/ and worker/ (run scripts/setup.sh --dev first), for
+# Linux and again for Windows (--platform win32): code that touches POSIX-only names (signal.SIGKILL, os.killpg,
+# select.poll, ...) must sit behind a `sys.platform` check mypy can see, or it would crash there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/typecheck/continuity
@@ -8,3 +10,4 @@ ln -sfn ../../../worker build/typecheck/continuity/worker
 .venv/bin/ruff check watchdog worker tests scripts
 .venv/bin/ruff format --check watchdog worker tests scripts
 .venv/bin/mypy -p continuity.watchdog -p continuity.worker
+.venv/bin/mypy --platform win32 --cache-dir .mypy_cache/win32 -p continuity.watchdog -p continuity.worker

@@ -1,7 +1,11 @@
 """Shared real-Chromium helpers for tests: plain Selenium, offline, one profile directory per driver.
 
 `make_driver(profile_dir)` starts headless Chromium with the system chromedriver; `chromium` is a pytest
-fixture factory that quits every driver it made. `needs_chromium` skips a test where Chromium is missing.
+fixture factory that quits every driver it made.
+
+`require_chromium()` is the one rule for tests that need Chromium; conftest.py applies it to every test marked
+`browser` (the only way a test says it needs Chromium): where Chromium is missing the test skips with the reason,
+except under CI (CI=true: CI installs Chromium), where it fails.
 """
 
 from __future__ import annotations
@@ -22,9 +26,30 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM_BINARY = "/usr/lib/chromium/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM_BINARY) and shutil.which(CHROMEDRIVER) is not None
+MISSING = "needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)"
 
-needs_chromium = pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian chromium and chromium-driver")
+
+# The `browser` marker under the name some tests import: it means the same, and the same rule applies to it.
+needs_chromium = pytest.mark.browser
+
+
+def have_chromium() -> bool:
+    """Chromium and chromedriver where the tests look for them (Debian's packages)."""
+    return os.path.exists(CHROMIUM_BINARY) and shutil.which(CHROMEDRIVER) is not None
+
+
+def under_ci() -> bool:
+    """CI=true (GitHub Actions, GitLab, ... set it): the CI job installs Chromium, so its absence is a failure."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_chromium() -> None:
+    """Return when Chromium is there; else skip the calling test with the reason, or fail it under CI."""
+    if have_chromium():
+        return
+    if under_ci():
+        pytest.fail(f"Chromium is missing under CI (CI=true), which must install it: {MISSING}", pytrace=False)
+    pytest.skip(MISSING)
 
 
 def chrome_options(profile_dir: Path, *, headless: bool = True) -> webdriver.ChromeOptions:

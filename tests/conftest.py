@@ -10,6 +10,17 @@ import pytest
 from continuity.watchdog.home import Home
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `browser` need Chromium: skipped where it is missing, failed under CI (tests/_chromium.py).
+
+    tryfirst: before any skipif of the test itself, so that no other skip can hide a missing Chromium on CI."""
+    if item.get_closest_marker("browser") is not None:
+        from tests._chromium import require_chromium  # selenium is loaded only when a browser test runs
+
+        require_chromium()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     """A fresh, empty instance directory with its standard folders."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import configparser
 import contextlib
 import os
+import queue
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +125,71 @@ def test_cron_install_uninstall_with_the_real_crontab(home: Home) -> None:
         assert "no lines for this home" in invoke(home, "uninstall", "cron")
 
 
+def fresh_home(root: Path) -> Home:
+    """A home as a new user has it before the first start: the config file and nothing else (no logs/)."""
+    home = Home(root)
+    home.root.mkdir()
+    write_config(home, toy="normal")
+    with open(home.config_file, "a", encoding="utf-8") as config:
+        config.write("[api]\nenabled = false\n")  # tests run side by side: no fixed port
+    assert sorted(p.name for p in home.root.iterdir()) == ["continuity.toml"]
+    return home
+
+
+def cli_process(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m continuity.watchdog --home HOME ARGS...` as a real process."""
+    argv = [sys.executable, "-m", "continuity.watchdog", "--home", str(home.root), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def cron_command(line: str) -> str:
+    """The command part of a crontab line (what cron hands to /bin/sh), with cron's \\% unescaped."""
+    command = line.removeprefix("@reboot ") if line.startswith("@reboot ") else line.split(None, 5)[5]
+    return command.replace("\\%", "%")
+
+
+def run_like_cron(command: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` as cron does: /bin/sh -c, an almost empty environment, from /."""
+    argv = ["env", "-i", "PATH=/usr/bin:/bin", "sh", "-c", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="cron and /bin/sh are POSIX")
+@pytest.mark.parametrize("entry", [0, 1], ids=["@reboot", "every-5-minutes"])
+def test_each_cron_entry_starts_the_watchdog_on_a_fresh_home(tmp_path: Path, entry: int) -> None:
+    """Each `install cron --print` line, run as cron runs it on a never-started home, really starts the watchdog."""
+    home = fresh_home(tmp_path / "new home")
+    printed = cli_process(home, "install", "cron", "--print")
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("@reboot ") and lines[1].startswith("*/5 * * * * ")
+    command = cron_command(lines[entry])
+    try:
+        first = run_like_cron(command)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == first.stderr == ""  # everything went to logs/cron.log
+        info = wait_for(lambda: running_watchdog(home), timeout=30, what="the watchdog started by the cron line")
+        wait_for(lambda: cli_process(home, "status").returncode == 0, timeout=30, what="`status` to say healthy")
+        again = run_like_cron(command)  # the */5 line runs while the watchdog is up: nothing to do
+        assert again.returncode == 0, again.stderr
+        assert (running_watchdog(home) or {}).get("pid") == info["pid"]
+        log = (home.logs_dir / "cron.log").read_text(encoding="utf-8")
+        assert f"watchdog started in the background (pid {info['pid']})" in log
+        assert "already running" in log
+    finally:
+        stopped = cli_process(home, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert running_watchdog(home) is None
+
+
+def test_hand_install_cron_file_has_the_generated_lines() -> None:
+    """scripts/boot/continuity.cron holds exactly what `install cron` writes for its example paths."""
+    text = (REPO / "scripts" / "boot" / "continuity.cron").read_text(encoding="utf-8")
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    expected = boot.cron_lines(Home(Path("/srv/continuity")), python="/opt/continuity/.venv/bin/python")
+    assert entries == expected
+
+
 CRON = shutil.which("cron") or "/usr/sbin/cron"
 
 
@@ -129,11 +197,11 @@ CRON = shutil.which("cron") or "/usr/sbin/cron"
     not (HAVE_CRONTAB and os.path.exists(CRON) and hasattr(os, "geteuid") and os.geteuid() == 0),
     reason="needs root and the cron daemon (Debian package cron)",
 )
-def test_real_cron_daemon_starts_the_watchdog_at_reboot(home: Home) -> None:
-    """A real cron daemon started with our @reboot entry launches the watchdog (status comes up)."""
+def test_real_cron_daemon_starts_the_watchdog_at_reboot(tmp_path: Path) -> None:
+    """A real cron daemon started with our @reboot entry launches the watchdog on a never-started home."""
     if subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0:
         pytest.skip("a cron daemon already runs here; not starting a second one")
-    write_config(home, toy="normal")
+    home = fresh_home(tmp_path / "home")
     reboot_flag = Path("/run/crond.reboot")  # Debian's cron runs @reboot jobs only when this file is absent
     had_flag = reboot_flag.exists()
     daemon = None
@@ -186,9 +254,98 @@ def test_systemd_units_system_and_user(home: Home, tmp_path: Path) -> None:
     assert not path.exists()
 
 
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="systemd units run POSIX command lines")
+def test_systemd_unit_does_not_restart_a_configuration_error(tmp_path: Path) -> None:
+    """The unit's ExecStart exits 78 when the worker says its config is wrong, and the unit never restarts on 78."""
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    write_config(home, toy="exit78")
+    with open(home.config_file, "a", encoding="utf-8") as config:
+        config.write("[api]\nenabled = false\n")
+    for user in (False, True):
+        text = boot.systemd_unit(home, user=user)
+        service = read_unit(text)["Service"]
+        assert service["Restart"] == "always" and "78" in service["RestartPreventExitStatus"].split()
+        if SYSTEMD_ANALYZE is not None:
+            unit = tmp_path / ("user" if user else "system") / boot.unit_name(home)
+            unit.parent.mkdir()
+            unit.write_text(text, encoding="utf-8")
+            verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+            assert verify.returncode == 0 and str(unit) not in verify.stdout + verify.stderr, verify.stderr
+    argv = shlex.split(read_unit(boot.systemd_unit(home, user=True))["Service"]["ExecStart"])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home.root)
+    assert done.returncode == 78, done.stdout + done.stderr
+
+
+def test_hand_install_unit_file_has_the_generated_service_settings() -> None:
+    """scripts/boot/continuity.service has the generated [Service] settings (User= aside), no restart on 78 included."""
+    hand = read_unit((REPO / "scripts" / "boot" / "continuity.service").read_text(encoding="utf-8"))
+    generated = read_unit(
+        boot.systemd_unit(Home(Path("/srv/continuity")), user=False, python="/opt/continuity/.venv/bin/python")
+    )
+    without_user = [{k: v for k, v in unit["Service"].items() if k != "User"} for unit in (hand, generated)]
+    assert without_user[0] == without_user[1]
+    assert dict(hand["Install"].items()) == dict(generated["Install"].items())
+
+
 def test_systemd_quotes_paths_with_spaces(tmp_path: Path) -> None:
     """A home with spaces and a % is quoted for systemd (not split, not expanded as a specifier)."""
     home = Home(tmp_path / "my home 100%")
     home.root.mkdir()
     service = read_unit(boot.systemd_unit(home, user=True))["Service"]
     assert f'--home "{str(home.root).replace("%", "%%")}" start' in service["ExecStart"]
+
+
+# The watchdog's stop signals, as `continuity stop` (systemd's ExecStop) sends them, against the real handler and
+# the real Supervisor: the main thread waits on the supervisor's wake Event as Supervisor.run does, while another
+# thread sets it all the time (as the run/ watch, the worker's exit and the API do). Thread switches as often as
+# possible make the race of a handler with the Event's lock happen within a few signals.
+STOP_SIGNAL_STORM = r"""
+import sys, threading
+sys.setswitchinterval(1e-6)
+from pathlib import Path
+from continuity.watchdog.config import Config
+from continuity.watchdog.home import Home
+from continuity.watchdog.run import _install_stop_signals
+from continuity.watchdog.supervisor import Supervisor
+supervisor = Supervisor(Home(Path(sys.argv[1])), Config())
+_install_stop_signals(supervisor)
+def wake_forever():
+    while True:
+        supervisor._wake.set()
+threading.Thread(target=wake_forever, daemon=True).start()
+print("ready", flush=True)
+while True:
+    supervisor._wake.wait(0.5)
+    supervisor._wake.clear()
+    if supervisor._stop_reason is not None:
+        supervisor._stop_reason = None
+        print("stop seen", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="`stop` signals the watchdog on POSIX only")
+def test_stop_signals_never_deadlock_the_watchdog(home: Home) -> None:
+    """Each of 5000 SIGTERMs reaches the supervisor's loop; none deadlocks the handler on the wake Event's lock."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOP_SIGNAL_STORM, str(home.root)], stdout=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert child.stdout is not None
+    stdout = child.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=30) == "ready\n"
+        for sent in range(1, 5001):
+            child.send_signal(signal.SIGTERM)
+            try:
+                seen = lines.get(timeout=5)
+            except queue.Empty:
+                pytest.fail(f"SIGTERM {sent} never reached the loop: the watchdog deadlocked in its handler")
+            assert seen == "stop seen\n"
+    finally:
+        child.kill()
+        child.wait(timeout=10)

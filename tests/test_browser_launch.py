@@ -17,8 +17,10 @@ from typing import Any
 
 import psutil
 import pytest
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from urllib3.exceptions import ReadTimeoutError
 
 from continuity.watchdog.config import WhatsAppConfig
 from continuity.watchdog.events import read_events
@@ -281,8 +283,22 @@ def test_close_is_graceful_even_when_the_page_is_frozen(home: Home, sim: Simulat
     """A page stuck in a JS busy loop blocks chromedriver, not the DevTools Browser.close: the stop stays clean."""
     browser = _open(home, browsers)
     assert _screen(browser, sim.url) == "qr"
+    assert browser.driver.execute_script("return 1") == 1
     sim.set_mode("frozen")
-    time.sleep(1.0)  # the page freezes on its next poll (0.2 s)
+    # The page freezes on its next poll (every 0.2 s): it stops polling the simulator, and chromedriver, which runs
+    # scripts inside the page, no longer answers (only the client's own HTTP timeout ends a call).
+    deadline = time.monotonic() + 10
+    while not all(page["seen_s_ago"] > 1.0 for page in sim.state()["pages"]):
+        assert time.monotonic() < deadline, f"the page kept polling: {sim.state()['pages']}"
+        time.sleep(0.1)
+    executor = browser.driver.command_executor
+    client_timeout = executor.client_config.timeout
+    executor.client_config.timeout = 2.0
+    started = time.monotonic()
+    with pytest.raises((TimeoutException, WebDriverException, ReadTimeoutError, TimeoutError)):
+        browser.driver.execute_script("return 1")
+    assert time.monotonic() - started >= 1.5  # it hung until the client gave up: the page is frozen
+    executor.client_config.timeout = client_timeout
     start = time.monotonic()
     assert browser.close(timeout_s=5.0) == []  # nothing had to be killed
     assert time.monotonic() - start < 4

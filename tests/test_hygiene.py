@@ -129,15 +129,17 @@ def test_sweep_kills_the_private_driver_copy_not_the_system_one(
 
 @posix_only
 def test_sweep_treats_zombies_as_gone(tmp_path: Path) -> None:
-    """An exited but unreaped holder (a zombie: pid_exists is True) is not signalled, and gets reaped."""
+    """A zombie holder (exited, unreaped: pid_exists is True) is neither signalled nor reaped behind its parent."""
     profile = tmp_path / "profile"
-    zombie = subprocess.Popen([sys.executable, "-c", "pass", f"--user-data-dir={profile}"])
+    zombie = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)", f"--user-data-dir={profile}"])
     deadline = time.monotonic() + 10
     while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
         time.sleep(0.02)
     assert psutil.pid_exists(zombie.pid)
     assert sweep_profile_holders(profile) == []
-    assert zombie.wait(timeout=5) == 0  # not reaped behind the parent's back: its exit status is intact
+    assert psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE  # still there for its parent to reap
+    # Its own exit status, 7: Popen.wait() would say 0 for a child reaped behind its back (ECHILD).
+    assert zombie.wait(timeout=5) == 7
 
 
 def _make_locks(profile: Path, target: str) -> None:

@@ -44,7 +44,7 @@ def test_round_trip_and_nothing_in_the_clear(tmp_path: Path) -> None:
     one, two = _encrypt(tmp_path / "a.cbk"), _encrypt(tmp_path / "b.cbk")
     assert _decrypt(one) == PLAIN
     assert b"TOKEN-abc123" not in one.read_bytes() and b"login storage" not in one.read_bytes()
-    assert one.read_bytes()[:8] == b"CTSESSBK" and one.read_bytes()[8] == 1
+    assert one.read_bytes()[:8] == b"CTSESSBK" and one.read_bytes()[8] == 2  # format 2: authenticated chunks
     assert one.read_bytes()[13:HEADER_SIZE] != two.read_bytes()[13:HEADER_SIZE]  # salt and nonce per file
 
 

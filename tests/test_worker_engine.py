@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
+import signal
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -274,3 +278,46 @@ def test_heartbeat_is_written_per_interval_and_at_once_on_news(home: Home) -> No
     assert not loop.beat_if_due() and seq() == 2
     now[0] += 0.1
     assert loop.beat_if_due() and seq() == 3
+
+
+# The worker's stop signals against its real handler: the main thread spins on `stop_requested` (as the loop waits
+# on it), so a handler landing while the Event's lock is held happens within a few signals.
+WORKER_STOP_STORM = r"""
+import sys
+sys.setswitchinterval(1e-6)
+from pathlib import Path
+from continuity.watchdog.config import Config
+from continuity.watchdog.home import Home
+from continuity.worker.loop import WorkerLoop
+loop = WorkerLoop(Home(Path(sys.argv[1])), Config())
+loop.install_signal_handlers()
+print("ready", flush=True)
+while True:  # spins through Event.wait, which holds the Event's lock for most of its bytecodes
+    if loop.stop_requested.wait(0):
+        loop.stop_requested.clear()
+        print("stop seen", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the watchdog stops the worker with SIGTERM on POSIX only")
+def test_stop_signals_never_deadlock_the_worker(home: Home) -> None:
+    """Each of 3000 SIGTERMs reaches the worker's loop; none deadlocks the handler on stop_requested's lock."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", WORKER_STOP_STORM, str(home.root)], stdout=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert child.stdout is not None
+    stdout = child.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=30) == "ready\n"
+        for sent in range(1, 3001):
+            child.send_signal(signal.SIGTERM)
+            try:
+                seen = lines.get(timeout=5)
+            except queue.Empty:
+                pytest.fail(f"SIGTERM {sent} never reached the loop: the worker deadlocked in its handler")
+            assert seen == "stop seen\n"
+    finally:
+        child.kill()
+        child.wait(timeout=10)

@@ -1,184 +1,59 @@
 """A tiny, strict HTTP/1.1 server for the watchdog's API (the stdlib's http.server costs the watchdog ~7 MB).
 
 One request per connection (`Connection: close`), request line and headers capped in size, a Content-Length body
-capped in size, no chunked uploads, a socket timeout so a slow client cannot hold a thread, daemon threads, and at
-most `max_connections` requests in flight (more are answered 503 at once).
+capped in size, no chunked uploads. One thread reads every connection (a selector): a request, head and body, must
+arrive whole within `io_timeout_s` of the connection (else 408 and close), however slowly it trickles in, and it
+costs no thread meanwhile. At most `max_connections` are open in all and `max_per_client` from one address (more
+are answered 503 / 429 at once); a whole request gets a daemon thread, at most `max_handlers` at a time (more: 503).
+So clients that never finish their request cannot keep /healthz from answering.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import logging
 import os
-import re
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._http_messages import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    HttpError,
+    Request,
+    Response,
+    error_response,
+    read_request,
+    render_response,
+    request_size,
+)
 
 logger = logging.getLogger("continuity.api")
 
-MAX_HEADER_BYTES = 8 * 1024  # request line + headers
-MAX_BODY_BYTES = 16 * 1024
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
-
-
-class HttpError(ValueError):
-    """A request the server refuses; `status` is the HTTP status code to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Request:
-    """One parsed request (header names lower-case)."""
-
-    __slots__ = ("body", "client", "headers", "method", "path", "query")
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes = b"",
-        client: str = "",
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.client = client
-
-
-class Response:
-    """What an app answers; `headers` are extra headers."""
-
-    __slots__ = ("body", "content_type", "headers", "status")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes = b"",
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers: dict[str, str] = {} if headers is None else headers
-
-
-def _read_line(rfile: Any, budget: int) -> bytes:
-    line: bytes = rfile.readline(budget + 1)
-    if len(line) > budget:
-        raise HttpError(431, "request line and headers are too large")
-    return line
-
-
-def read_request(
-    rfile: Any, *, max_header_bytes: int = MAX_HEADER_BYTES, max_body_bytes: int = MAX_BODY_BYTES
-) -> Request:
-    """Parse one request from a binary file; raises HttpError for anything malformed or too large, EOFError when
-    the client sent nothing."""
-    budget = max_header_bytes
-    line = _read_line(rfile, budget)
-    if not line:
-        raise EOFError("connection closed before a request")
-    budget -= len(line)
-    parts = line.rstrip(b"\r\n").split(b" ")
-    if len(parts) != 3 or not _TOKEN.match(parts[0]):
-        raise HttpError(400, "malformed request line")
-    method, target, version = (p.decode("latin-1") for p in parts)
-    if version not in ("HTTP/1.1", "HTTP/1.0"):
-        raise HttpError(505, f"unsupported protocol {version[:20]!r}")
-    if not target.startswith("/"):
-        raise HttpError(400, "the request target must be a path")
-    headers: dict[str, str] = {}
-    while True:
-        line = _read_line(rfile, budget)
-        budget -= len(line)
-        if not line:
-            raise HttpError(400, "headers ended early")
-        if line in (b"\r\n", b"\n"):
-            break
-        name, sep, value = line.rstrip(b"\r\n").partition(b":")
-        if not sep or not _TOKEN.match(name):  # also refuses obsolete line folding (leading whitespace)
-            raise HttpError(400, "malformed header line")
-        key = name.decode("latin-1").lower()
-        if key in headers and key in ("host", "content-length", "authorization", "transfer-encoding"):
-            raise HttpError(400, f"duplicate {key} header")
-        text = value.strip(b" \t").decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    if "transfer-encoding" in headers:
-        raise HttpError(411, "Transfer-Encoding is not accepted; send a Content-Length")
-    body = b""
-    raw_length = headers.get("content-length")
-    if raw_length is not None:
-        if not raw_length.isdigit() or not raw_length.isascii():
-            raise HttpError(400, "invalid Content-Length")
-        length = int(raw_length)
-        if length > max_body_bytes:
-            raise HttpError(413, f"body larger than {max_body_bytes} bytes")
-        body = rfile.read(length)
-        if len(body) != length:
-            raise HttpError(400, "body shorter than its Content-Length")
-    split = urlsplit(target)
-    try:
-        query = dict(parse_qsl(split.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20))
-    except ValueError as exc:
-        raise HttpError(400, "too many query parameters") from exc
-    return Request(method=method, path=unquote(split.path), query=query, headers=headers, body=body)
-
-
-def render_response(response: Response, *, head_only: bool = False) -> bytes:
-    """The bytes of `response`, always with Content-Length and `Connection: close`."""
-    reason = REASONS.get(response.status, "Unknown")
-    lines = [
-        f"HTTP/1.1 {response.status} {reason}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
-        "Connection: close",
-        "Cache-Control: no-store",
-        "X-Content-Type-Options: nosniff",
-        "X-Frame-Options: DENY",
-        "Referrer-Policy: no-referrer",
-    ]
-    lines += [f"{name}: {value}" for name, value in response.headers.items()]
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + response.body
-
-
-def error_response(status: int, message: str) -> Response:
-    """A small JSON error body: {"error": message}."""
-    return Response(status, json.dumps({"error": message}).encode())
-
-
 App = Callable[[Request], Response]
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HEADER_BYTES",
+    "App",
+    "HttpError",
+    "HttpServer",
+    "Request",
+    "Response",
+    "error_response",
+    "read_request",
+    "render_response",
+    "request_size",
+]
+
+MAX_CONNECTIONS = 128  # open connections in all (being read, answered or closed)
+MAX_PER_CLIENT = 32  # open connections from one client address
+MAX_HANDLERS = 16  # requests being answered at once (a thread each)
+LINGER_S = 1.0  # after a refusal or a 408: how long unread request bytes are drained before the close
 
 
 def _close(conn: socket.socket) -> None:
@@ -194,9 +69,20 @@ def _close(conn: socket.socket) -> None:
     conn.close()
 
 
+class _Conn:
+    """An accepted connection: what it sent so far, and until when it may send (or, once `closing`, be drained)."""
+
+    __slots__ = ("client", "closing", "counted", "data", "deadline", "sock")
+
+    def __init__(self, sock: socket.socket, client: str, deadline: float, counted: bool) -> None:
+        self.sock, self.client, self.deadline, self.counted = sock, client, deadline, counted
+        self.data, self.closing = bytearray(), False
+
+
 class HttpServer:
-    """Serves `app` on (host, port): one accept thread that blocks in accept() (no idle wakeups), one daemon
-    thread per connection. (socketserver would add ~110 KiB to the watchdog for what these lines do.)"""
+    """Serves `app` on (host, port): one thread reads every connection (blocked in select() while nothing happens:
+    no idle wakeups) and starts a daemon thread per whole request. (socketserver would add ~110 KiB to the
+    watchdog for what these lines do.)"""
 
     def __init__(
         self,
@@ -206,12 +92,19 @@ class HttpServer:
         *,
         io_timeout_s: float = 10.0,
         max_body_bytes: int = MAX_BODY_BYTES,
-        max_connections: int = 16,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_client: int = MAX_PER_CLIENT,
+        max_handlers: int = MAX_HANDLERS,
     ) -> None:
         self.app = app
-        self.io_timeout_s = io_timeout_s
+        self.io_timeout_s = io_timeout_s  # the whole request must arrive within it; the answer is sent within it
         self.max_body_bytes = max_body_bytes
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections, self.max_per_client = max_connections, max_per_client
+        self._handlers = threading.BoundedSemaphore(max_handlers)
+        self._lock = threading.Lock()  # guards _open and _total (the reading thread and the answering threads)
+        self._open: dict[str, int] = {}  # client address -> its open connections
+        self._total = 0
+        self._refused = 0  # refused connections being drained (the reading thread's own count)
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -219,7 +112,8 @@ class HttpServer:
             if os.name != "nt":  # POSIX meaning (reuse after TIME_WAIT); on Windows it would allow port theft
                 self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((host, port))
-            self.socket.listen(16)
+            self.socket.listen(64)
+            self.socket.setblocking(False)
         except OSError:
             self.socket.close()
             raise
@@ -232,69 +126,143 @@ class HttpServer:
         self._thread.start()
 
     def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.socket, selectors.EVENT_READ, None)
+        try:
+            while not self._stopping:
+                deadlines = [key.data.deadline for key in sel.get_map().values() if key.data is not None]
+                for key, _mask in sel.select(max(0.0, min(deadlines) - time.monotonic()) if deadlines else None):
+                    try:
+                        if key.data is None:
+                            self._accept(sel)
+                        else:
+                            self._readable(sel, key.data)
+                    except Exception:  # one connection's surprise must not stop the API
+                        logger.exception("API connection handling failed")
+                now = time.monotonic()
+                for key in list(sel.get_map().values()):
+                    if key.data is not None and key.data.deadline <= now:
+                        sel.unregister(key.fileobj)
+                        self._expired(sel, key.data)
+        finally:
+            for key in list(sel.get_map().values()):
+                if key.data is not None:
+                    self._finish(key.data)
+            sel.close()
+
+    def _accept(self, sel: selectors.BaseSelector) -> None:
         while not self._stopping:
             try:
-                conn, address = self.socket.accept()
-            except OSError:
-                if self._stopping:
-                    return
-                time.sleep(0.1)  # e.g. EMFILE: do not spin
-                continue
-            if self._stopping:
-                conn.close()
+                sock, address = self.socket.accept()
+            except BlockingIOError:
                 return
-            if not self._slots.acquire(blocking=False):
-                self._refuse(conn)
-                continue
-            try:
-                threading.Thread(target=self._connection, args=(conn, address), name="api-request", daemon=True).start()
-            except RuntimeError:  # cannot start a thread
-                self._slots.release()
-                self._refuse(conn)
+            except OSError:  # e.g. EMFILE: do not spin
+                time.sleep(0.1)
+                return
+            sock.setblocking(False)
+            client = str(address[0])
+            refusal = None
+            with self._lock:
+                if self._total >= self.max_connections:
+                    refusal = error_response(503, "too many connections")
+                elif self._open.get(client, 0) >= self.max_per_client:
+                    refusal = error_response(429, "too many connections from your address")
+                else:
+                    self._open[client] = self._open.get(client, 0) + 1
+                    self._total += 1
+            conn = _Conn(sock, client, time.monotonic() + self.io_timeout_s, counted=refusal is None)
+            if refusal is None:
+                sel.register(sock, selectors.EVENT_READ, conn)
+            else:
+                self._linger(sel, conn, refusal)
 
-    @staticmethod
-    def _refuse(conn: socket.socket) -> None:
+    def _readable(self, sel: selectors.BaseSelector, conn: _Conn) -> None:
+        room = MAX_HEADER_BYTES + self.max_body_bytes + 1 - len(conn.data)
         try:
-            conn.settimeout(1.0)
-            conn.sendall(render_response(error_response(503, "too many requests in flight")))
+            data = conn.sock.recv(65536 if conn.closing else max(1, min(16384, room)))
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if conn.closing or not (data or conn.data):  # drained to the end, or closed before sending anything
+            if not data:
+                sel.unregister(conn.sock)
+                self._finish(conn)
+            return
+        conn.data += data
+        if not data or request_size(conn.data, MAX_HEADER_BYTES, self.max_body_bytes) is not None:
+            sel.unregister(conn.sock)
+            self._dispatch(sel, conn)
+
+    def _expired(self, sel: selectors.BaseSelector, conn: _Conn) -> None:
+        if conn.closing:
+            self._finish(conn)
+        else:
+            self._linger(sel, conn, error_response(408, f"request not received within {self.io_timeout_s:g} s"))
+
+    def _linger(self, sel: selectors.BaseSelector, conn: _Conn, response: Response) -> None:
+        """Send `response` (small: it fits the socket buffer), then drain what the client still sends for up to
+        LINGER_S before closing, so the close does not reset the connection before the client read the answer."""
+        try:
+            conn.sock.send(render_response(response))
+            if conn.counted or self._refused < self.max_connections:
+                conn.sock.shutdown(socket.SHUT_WR)
+                sel.register(conn.sock, selectors.EVENT_READ, conn)
+                conn.closing, conn.deadline = True, time.monotonic() + LINGER_S
+                self._refused += 0 if conn.counted else 1
+                return
         except OSError:
             pass
-        _close(conn)
+        self._finish(conn)
 
-    def _connection(self, conn: socket.socket, address: Any) -> None:
+    def _finish(self, conn: _Conn) -> None:
+        """Close `conn` and give its place back."""
+        conn.sock.close()
+        if not conn.counted:
+            self._refused -= 1 if conn.closing else 0
+            return
+        with self._lock:
+            self._total -= 1
+            left = self._open.pop(conn.client) - 1
+            if left:
+                self._open[conn.client] = left
+
+    def _dispatch(self, sel: selectors.BaseSelector, conn: _Conn) -> None:
+        """Answer a whole request (or a head to refuse) on a thread of its own."""
+        if self._handlers.acquire(blocking=False):
+            try:
+                threading.Thread(target=self._answer, args=(conn,), name="api-request", daemon=True).start()
+                return
+            except RuntimeError:  # cannot start a thread
+                self._handlers.release()
+        self._linger(sel, conn, error_response(503, "too many requests in flight"))
+
+    def _answer(self, conn: _Conn) -> None:
         try:
-            conn.settimeout(self.io_timeout_s)
-            self.handle(conn, str(address[0]))
+            response, head_only = self.respond(bytes(conn.data), conn.client)
+            conn.sock.settimeout(self.io_timeout_s)
+            with contextlib.suppress(OSError):
+                conn.sock.sendall(render_response(response, head_only=head_only))
+            _close(conn.sock)
         finally:
-            self._slots.release()
-            _close(conn)
+            self._handlers.release()
+            self._finish(conn)
 
-    def handle(self, conn: socket.socket, client: str) -> None:
-        """Read one request from `conn`, answer it, done."""
-        rfile = conn.makefile("rb")
-        request: Request | None = None
+    def respond(self, data: bytes, client: str) -> tuple[Response, bool]:
+        """The answer to the request in `data` from `client`, and whether it answers a HEAD (no body sent)."""
         try:
-            request = read_request(rfile, max_body_bytes=self.max_body_bytes)
-            request.client = client
-            response = self.app(request)
-        except EOFError:
-            return
+            request = read_request(io.BytesIO(data), max_body_bytes=self.max_body_bytes)
         except HttpError as exc:
-            response, request = error_response(exc.status, str(exc)), None
-        except TimeoutError:
-            response, request = error_response(408, "request not received in time"), None
-        except OSError:
-            return
+            return error_response(exc.status, str(exc)), False
+        request.client = client
+        try:
+            return self.app(request), request.method == "HEAD"
         except Exception:  # the app's bug must not kill the thread silently
             logger.exception("API handler failed")
-            response = error_response(500, "internal error (see logs/watchdog.log)")
-        finally:
-            rfile.close()
-        with contextlib.suppress(OSError):
-            conn.sendall(render_response(response, head_only=request is not None and request.method == "HEAD"))
+            return error_response(500, "internal error (see logs/watchdog.log)"), False
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop accepting (wakes the accept thread with a connection of its own), then close the socket."""
+        """Stop accepting (wakes the reading thread with a connection of its own), then close the socket."""
         self._stopping = True
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         try:

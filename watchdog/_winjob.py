@@ -11,8 +11,9 @@ JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
 
 
 def _win_error() -> OSError:
-    error: OSError = getattr(ctypes, "WinError")(getattr(ctypes, "get_last_error")())  # noqa: B009 - Windows-only names
-    return error
+    if sys.platform == "win32":  # ctypes.WinError and get_last_error exist only there
+        return ctypes.WinError(ctypes.get_last_error())
+    return OSError("Job Objects exist only on Windows")  # pragma: no cover
 
 
 class JobObject:
@@ -46,11 +47,20 @@ class JobObject:
                 ("PeakJobMemoryUsed", ctypes.c_size_t),
             ]
 
-        self._kernel32: Any = getattr(ctypes, "WinDLL")(  # noqa: B009
-            "kernel32", use_last_error=True
-        )
-        self._kernel32.CreateJobObjectW.restype = wintypes.HANDLE
-        self.handle: Any = self._kernel32.CreateJobObjectW(None, None)
+        kernel32: Any = ctypes.WinDLL("kernel32", use_last_error=True)
+        # Handles are pointer-sized: without argtypes ctypes would pass them as 32-bit ints.
+        kernel32.CreateJobObjectW.argtypes = (ctypes.c_void_p, wintypes.LPCWSTR)
+        kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+        kernel32.SetInformationJobObject.argtypes = (wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD)
+        kernel32.SetInformationJobObject.restype = wintypes.BOOL
+        kernel32.AssignProcessToJobObject.argtypes = (wintypes.HANDLE, wintypes.HANDLE)
+        kernel32.AssignProcessToJobObject.restype = wintypes.BOOL
+        kernel32.TerminateJobObject.argtypes = (wintypes.HANDLE, wintypes.UINT)
+        kernel32.TerminateJobObject.restype = wintypes.BOOL
+        kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+        kernel32.CloseHandle.restype = wintypes.BOOL
+        self._kernel32: Any = kernel32
+        self.handle: Any = kernel32.CreateJobObjectW(None, None)
         if not self.handle:
             raise _win_error()
         info = ExtendedLimits()

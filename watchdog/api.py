@@ -27,7 +27,7 @@ from typing import Any
 
 from ._http import Request, Response, error_response
 from .config import Config
-from .control import WORKER_ACTIONS, ActionTimeout, submit, wait_result
+from .control import WORKER_ACTIONS, ActionQueued, ActionTimeout, ActionWithdrawn, ask
 from .events import EventLog
 from .home import Home
 from .states import WatchdogState
@@ -333,6 +333,7 @@ class ApiApp:
                 "needsQRScan": bool(recs.get("needs_qr_scan")),
                 "fixSending": recs.get("fix_sending"),  # a sentence naming the failing step and page role, or null
                 "checkPage": recs.get("check_page"),  # the page is not recognized: what to look at, or null
+                "fixJob": recs.get("fix_job"),  # a job failing run after run, named, or null
             },
             "watchdog": {
                 "state": report["watchdog"].get("state"),
@@ -357,20 +358,28 @@ class ApiApp:
         if action == "restart-worker":
             return self._restart_worker()
         params = body.get("params") if isinstance(body.get("params"), dict) else None
-        action_id = submit(self.home.control_dir, action, params=params, source="api")
+        wait_s = self.action_wait_s
         try:
-            result = wait_result(self.home.control_dir, action_id, timeout_s=self.action_wait_s)
-        except ActionTimeout:
-            message = f"queued for the worker; no answer within {self.action_wait_s:g} s (it may be restarting)"
-            return _json(202, {"ok": None, "queued": True, "action": action, "id": action_id, "message": message})
+            result = ask(
+                self.home.control_dir, action, params=params, source="api", timeout_s=wait_s, taken_grace_s=wait_s
+            )
+        except ActionQueued as exc:  # a harmless action: it waits for a worker until exc.expires_at
+            body = {"ok": None, "queued": True, "action": action, "id": exc.action_id, "expires_at": exc.expires_at}
+            return _json(202, {**body, "message": str(exc)})
+        except ActionTimeout as exc:  # withdrawn (a destructive action: nothing was done), or taken, no answer yet
+            withdrawn = isinstance(exc, ActionWithdrawn)
+            body = {"ok": False if withdrawn else None, "queued": False, "withdrawn": withdrawn, "action": action}
+            return _json(504, {**body, "message": str(exc)})
         return _json(200, {"queued": False, **result})
 
     def _restart_worker(self) -> Response:
         snapshot = self.supervisor.snapshot()
-        if snapshot["state"] != WatchdogState.RUNNING.value:
+        if snapshot["state"] != WatchdogState.RUNNING.value or snapshot["worker_pid"] is None:
             message = f"the worker is not running (watchdog {snapshot['state']}); nothing to restart"
             return _json(409, {"ok": False, "action": "restart-worker", "message": message})
-        self.supervisor.request_restart("API restart-worker")
+        # Tied to the worker seen here: if it dies before the loop gets to it, the request is dropped, so the next
+        # worker (started for that death) is not killed for it.
+        self.supervisor.request_restart("API restart-worker", pid=snapshot["worker_pid"])
         message = "the watchdog is restarting the worker now"
         return _json(
             200, {"ok": True, "action": "restart-worker", "message": message, "old_pid": snapshot["worker_pid"]}

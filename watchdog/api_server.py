@@ -33,7 +33,10 @@ def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
         return config.api.token, None
     path = home.run_dir / TOKEN_FILE
     try:
-        existing = path.read_text(encoding="ascii").strip()
+        if not path.is_file():  # a device or a FIFO (a link to /dev/full) would be read forever: make a new one
+            raise FileNotFoundError(path)
+        with open(path, encoding="ascii") as handle:
+            existing = handle.read(4096).strip()
         if len(existing) >= 32:
             os.chmod(path, 0o600)
             return existing, path
@@ -91,7 +94,10 @@ class ApiServer:
 def start_api(
     home: Home, config: Config, supervisor: Supervisor, *, events: EventLog, io_timeout_s: float = 10.0
 ) -> ApiServer | None:
-    """Serve the API for `supervisor`; None (logged, and an event) when disabled or the port cannot be bound."""
+    """Serve the API for `supervisor`; None (logged, and an event) when disabled or the port cannot be bound.
+
+    A request must arrive whole (head and body) within `io_timeout_s` of its connection, else 408 and close; the
+    caps on open connections (in all, and per client address) are _http's defaults."""
     cfg = config.api
     if not cfg.enabled:
         return None

@@ -15,6 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .home import Home
+from .supervisor import EX_CONFIG
 
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 CRON_MARKER = "# continuity-home:"
@@ -131,10 +132,14 @@ def write_task_xml(home: Home, xml: str) -> Path:
 
 # -- cron ------------------------------------------------------------------------------------------------
 def cron_lines(home: Home, *, python: str | None = None) -> list[str]:
-    """An @reboot line and a */5 line, both `start --detach --if-not-running`, each ending in the marker."""
+    """An @reboot line and a */5 line, both `start --detach --if-not-running`, each ending in the marker.
+
+    The line creates logs/ before /bin/sh opens logs/cron.log: on a home never started yet it does not exist, and
+    the redirection would fail before the watchdog could create it."""
     argv = watchdog_argv(home, "start", "--detach", "--if-not-running", python=python)
-    log = home.logs_dir / "cron.log"
-    command = f"cd {shlex.quote(str(home.root))} && {shlex.join(argv)} >> {shlex.quote(str(log))} 2>&1"
+    logs = shlex.quote(str(home.logs_dir))
+    log = shlex.quote(str(home.logs_dir / "cron.log"))
+    command = f"cd {shlex.quote(str(home.root))} && mkdir -p {logs} && {shlex.join(argv)} >> {log} 2>&1"
     command = command.replace("%", "\\%")  # cron turns a bare % into a newline
     marker = f"{CRON_MARKER}{home.root}"
     return [f"@reboot {command} {marker}", f"*/5 * * * * {command} {marker}"]
@@ -212,9 +217,12 @@ def _systemd_quote(argv: list[str]) -> str:
 
 
 def systemd_unit(home: Home, *, user: bool, python: str | None = None) -> str:
-    """A unit running the watchdog in the foreground; systemd restarts it and kills its whole cgroup."""
+    """A unit running the watchdog in the foreground; systemd restarts it and kills its whole cgroup.
+
+    Never restarted on exit 78: the worker said its configuration is wrong, and every restart would fail the same
+    way (every 5 s, for ever)."""
     run_as = ""
-    if not user and os.name == "posix":
+    if not user and sys.platform != "win32":
         import pwd
 
         try:
@@ -234,6 +242,7 @@ ExecStart={_systemd_quote(watchdog_argv(home, "start", python=python))}
 ExecStop={_systemd_quote(watchdog_argv(home, "stop", python=python))}
 Restart=always
 RestartSec=5
+RestartPreventExitStatus={EX_CONFIG}
 KillMode=control-group
 TimeoutStopSec=60
 

@@ -10,7 +10,7 @@ import click
 
 from ._errors import ConfigError
 from .config import Config, load_config
-from .home import Home
+from .home import Home, undecodable_argument
 
 # name -> "module:attribute". Loading lazily keeps `continuity start` free of selenium and quick to start.
 COMMANDS: dict[str, str] = {
@@ -91,7 +91,13 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Arguments that are not text (undecodable bytes) are refused in one line: no
+    log, JSON or TOML could hold them."""
+    import sys
+
+    if complaint := undecodable_argument(sys.argv[1:]):
+        click.echo(f"Error: {complaint}", err=True)
+        sys.exit(2)
     cli()
 
 

@@ -5,19 +5,36 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 import psutil
 
+from ._oslock import is_locked
 from .cli import CliState, pass_state
+from .config import WatchdogConfig
+from .home import Home
 from .instance import running_watchdog
-from .run import DETACHED_ENV, run, runner_argv
+from .run import DETACHED_ENV, STARTUP_PIPE_ENV, run, runner_argv
 from .status import collect_status, format_status
+
+STARTUP_TIMEOUT_S = 15.0
+
+
+def _running(home: Home) -> dict[str, Any] | None:
+    """running_watchdog, with a lock file that cannot be looked at turned into one clear line."""
+    try:
+        return running_watchdog(home)
+    except OSError as exc:
+        raise click.ClickException(f"cannot tell whether a watchdog runs for {home.root}: {exc}") from None
 
 
 @click.command()
@@ -37,7 +54,10 @@ def start(state: CliState, detach: bool, if_not_running: bool) -> None:
     """
     _ = state.config  # a bad config fails here, with the key and file named, before anything starts
     home = state.home
-    home.ensure()
+    try:
+        home.ensure()  # a directory where a file goes (or the reverse) fails here, with the path named
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
     if detach:
         _start_detached(state, if_not_running=if_not_running)
         return
@@ -51,7 +71,7 @@ def start(state: CliState, detach: bool, if_not_running: bool) -> None:
 
 def _start_detached(state: CliState, *, if_not_running: bool) -> None:
     home = state.home
-    existing = running_watchdog(home)
+    existing = _running(home)
     if existing is not None:
         if if_not_running:
             click.echo(f"a watchdog is already running for {home.root} (pid {existing['pid']}); nothing to do")
@@ -60,34 +80,86 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
     argv = runner_argv(home, if_not_running=if_not_running)
     out_path = home.logs_dir / "watchdog.out"
     kwargs: dict[str, Any] = {}
-    if os.name == "nt":  # pragma: no cover - Windows only
+    if sys.platform == "win32":  # pragma: no cover - Windows only
         kwargs["creationflags"] = (
-            subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+            subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
         )
     else:
         kwargs["start_new_session"] = True
-    with open(out_path, "ab") as out:
+    try:
+        out = open(out_path, "ab")  # noqa: SIM115 - handed to the child, closed right after
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out_path}: {exc}") from None
+    with out:  # stderr: a pipe until the watchdog is up, so its reason to fail is seen even on a full disk
         child = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             cwd=home.root,
-            env={**os.environ, DETACHED_ENV: "1"},
+            env={**os.environ, DETACHED_ENV: "1", STARTUP_PIPE_ENV: "1"},
             **kwargs,
         )
-    deadline = time.monotonic() + 15.0
-    while time.monotonic() < deadline:
-        info = running_watchdog(home)
+    said = _first_words(child, out_path)
+    deadline = time.monotonic() + 2.0
+    while (code := child.poll()) is None and time.monotonic() < deadline:
+        info = _running(home)
         if info is not None and info["pid"] == child.pid:
             click.echo(f"watchdog started in the background (pid {child.pid}) for {home.root}")
             click.echo(f"logs: {home.logs_dir}; status: continuity --home {home.root} status")
             return
-        if child.poll() is not None:
-            tail = out_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-            raise click.ClickException(f"the watchdog exited at once ({child.returncode}):\n" + "\n".join(tail))
         time.sleep(0.05)
-    raise click.ClickException(f"the watchdog (pid {child.pid}) did not come up within 15 s; see {out_path}")
+    if code is None:
+        raise click.ClickException(
+            f"the watchdog (pid {child.pid}) did not come up within {STARTUP_TIMEOUT_S:g} s; see {out_path}"
+        )
+    if code == 0 and if_not_running:  # another start won the race: it said "nothing to do"
+        click.echo("\n".join(said))
+        return
+    raise click.ClickException(_why_not_started(home, code, said or _tail(out_path), out_path))
+
+
+def _first_words(child: subprocess.Popen[bytes], out_path: Path) -> list[str]:
+    """What the watchdog wrote on stderr until it was up (the pipe closes) or gone, kept in the out file too."""
+    chunks: list[bytes] = []
+    stream = child.stderr
+    if stream is not None:
+        reader = threading.Thread(target=lambda: chunks.extend(stream), name="first-words", daemon=True)
+        reader.start()
+        reader.join(STARTUP_TIMEOUT_S)
+    data = b"".join(chunks)
+    if data:
+        with contextlib.suppress(OSError), open(out_path, "ab") as out:
+            out.write(data)
+    return [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+
+
+def _tail(path: Path, count: int = 5) -> list[str]:
+    """The last lines of the out file; never read from a device (a link to /dev/full would never end)."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return []
+            handle.seek(max(0, info.st_size - 4096))
+            data = handle.read(4096)
+    except OSError:
+        return []
+    return [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()][-count:]
+
+
+def _why_not_started(home: Home, code: int, lines: list[str], out_path: Path) -> str:
+    """One line when the watchdog said one thing (its "Error: " dropped), else its last words, else a guess."""
+    said = [line.removeprefix("Error: ") for line in lines[-5:]]
+    if len(said) == 1:
+        return f"the watchdog did not start (exit code {code}): {said[0]}"
+    if said:
+        return f"the watchdog exited at once (exit code {code}):\n" + "\n".join(said)
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(home.root).free
+        if free < 1 << 20:
+            return f"the watchdog exited at once (exit code {code}); the disk of {home.root} is full ({free} B free)"
+    return f"the watchdog exited at once (exit code {code}) without a word; see {out_path} and its logs"
 
 
 @click.command()
@@ -101,27 +173,42 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
 def stop(state: CliState, timeout: float | None) -> None:
     """Stop the watchdog and the worker's whole process tree (browser included)."""
     home = state.home
-    info = running_watchdog(home)
+    info = _running(home)  # the lock decides: a garbage run/watchdog.json hides no watchdog
     if info is None:
         click.echo(f"no watchdog is running for {home.root}")
         return
-    pid = int(info["pid"])
-    home.run_dir.mkdir(parents=True, exist_ok=True)
-    home.stop_request_file.write_text(f"{os.getpid()}\n", encoding="utf-8")  # how Windows asks
-    if os.name != "nt":
+    pid: int | None = info.get("pid")
+    try:
+        home.stop_request_file.write_text(f"{os.getpid()}\n", encoding="utf-8")  # how Windows asks
+    except OSError as exc:  # a full disk: the signal alone will do, when the pid is known
+        if pid is None:
+            raise click.ClickException(f"cannot ask the watchdog to stop: {exc}") from None
+    if pid is not None and os.name != "nt":
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    wait_s = timeout if timeout is not None else state.config.watchdog.stop_timeout + 15.0
     try:
-        proc = psutil.Process(pid)
-        proc.wait(timeout=wait_s)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
+        wait_s = timeout if timeout is not None else state.config.watchdog.stop_timeout + 15.0
+    except click.ClickException as exc:  # a config being edited must not keep the running watchdog from stopping
+        click.echo(f"warning: {exc.message}; waiting the default stop_timeout", err=True)
+        wait_s = WatchdogConfig().stop_timeout + 15.0
+    if not _wait_stopped(home, pid, wait_s):
         raise click.ClickException(
             f"the watchdog (pid {pid}) did not stop within {wait_s:g} s; see {home.logs_dir / 'watchdog.log'}"
-        ) from None
+        )
     click.echo(f"stopped the watchdog (pid {pid}) and its worker for {home.root}")
+
+
+def _wait_stopped(home: Home, pid: int | None, timeout_s: float) -> bool:
+    """Wait until the watchdog let its lock go, then until its process is gone; False after `timeout_s` s."""
+    deadline = time.monotonic() + timeout_s
+    while is_locked(home.watchdog_lock_file):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    if pid is not None:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).wait(timeout=max(0.0, deadline - time.monotonic()))
+    return True
 
 
 @click.command()
@@ -132,6 +219,9 @@ def status(state: CliState, as_json: bool) -> None:
 
     Exit code: 0 healthy, 1 degraded or critical, 3 the watchdog is not running.
     """
-    report, code = collect_status(state.home, state.config)
+    try:
+        report, code = collect_status(state.home, state.config)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the status of {state.home.root}: {exc}") from None
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_status(report))
     sys.exit(code)

@@ -1,11 +1,16 @@
 """`continuity.toml`: every key has a default; unknown keys, wrong types and bad values are refused.
 
+Every number is finite and bounded (seconds at most a week), and every value is checked here, once, by the rule
+the runtime applies (phone numbers: `phone_digits`, which the outbox uses too).
+
 Sections are NamedTuples (immutable, typed) with each key's rule in its `Annotated` hint. Not dataclasses: they
 import `inspect`, nearly 1 MB of the long-running watchdog's memory.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 import types
 import typing
@@ -14,21 +19,48 @@ from typing import Annotated, Any, NamedTuple
 
 from ._errors import ConfigError
 
+WEEK_S = 7 * 86400.0  # the longest any seconds setting may be (a timer beyond it is a typo, and some overflow)
+MAX_COUNT = 1_000_000
+MAX_PROFILE_MIB = 1024.0 * 1024.0  # 1 TiB
+
 
 class Rule(NamedTuple):
-    """A check on a key's value beyond its type."""
+    """A check on a key's value beyond its type; `max` (inclusive) is said with `bound` in the refusal."""
 
     kind: str
     choices: tuple[str, ...] = ()
+    max: float | None = None
+    bound: str = ""
 
 
-POSITIVE = Rule("positive")  # > 0
-NON_NEGATIVE = Rule("non-negative")  # >= 0
+_A_WEEK = f"{WEEK_S:.0f} s (1 week)"
+SECONDS = Rule("positive", max=WEEK_S, bound=_A_WEEK)  # > 0
+SECONDS_OR_ZERO = Rule("non-negative", max=WEEK_S, bound=_A_WEEK)  # >= 0
+COUNT = Rule("positive", max=MAX_COUNT, bound=f"{MAX_COUNT}")
+MIB = Rule("positive", max=MAX_PROFILE_MIB, bound=f"{MAX_PROFILE_MIB:.0f} MiB (1 TiB)")
 PORT = Rule("port")
-PAIR = Rule("pair")  # [first, cap] seconds
+PAIR = Rule("pair", max=WEEK_S, bound=_A_WEEK)  # [first, cap] seconds
 PHONES = Rule("phones")
 CALLABLE = Rule("callable")
 SELECTOR_OVERRIDES = Rule("selectors")  # [whatsapp.selectors]: role = "CSS selector"
+
+# The one phone rule, shared with the outbox (worker/store/_outbox.py normalize_phone): what loads here is sent.
+PHONE_HELP = (
+    "use 8-15 digits including the country code, e.g. 15551234567 "
+    "(a leading '+', spaces and dashes are ignored; no leading 0)"
+)
+_PHONE_NOISE = re.compile(r"[ -]")  # spaces and dashes, exactly what PHONE_HELP says is ignored
+
+
+def phone_digits(raw: str) -> str | None:
+    """The digits WhatsApp gets for `raw` ("+1 555-123-4567" -> "15551234567"), or None when it is not a phone
+    number: 8-15 ASCII digits (not any Unicode digit) with the country code, no leading 0."""
+    text = _PHONE_NOISE.sub("", str(raw))
+    if text.startswith("+"):
+        text = text[1:]
+    if not text.isascii() or not text.isdigit() or not 8 <= len(text) <= 15 or text.startswith("0"):
+        return None
+    return text
 
 
 def one_of(*choices: str) -> Rule:
@@ -36,26 +68,26 @@ def one_of(*choices: str) -> Rule:
 
 
 class WatchdogConfig(NamedTuple):
-    heartbeat_timeout: Annotated[float, POSITIVE] = 120.0
-    startup_grace: Annotated[float, POSITIVE] = 120.0
-    check_interval: Annotated[float, POSITIVE] = 1.0  # s between looks at run/, where the kernel cannot report
+    heartbeat_timeout: Annotated[float, SECONDS] = 120.0
+    startup_grace: Annotated[float, SECONDS] = 120.0
+    check_interval: Annotated[float, SECONDS] = 1.0  # s between looks at run/, where the kernel cannot report
     # Linux: the kernel reports each heartbeat write (inotify), so the watchdog sleeps until something happens.
     # false: look at the heartbeat every check_interval instead.
     watch_heartbeat: bool = True
-    restart_delay: Annotated[float, NON_NEGATIVE] = 5.0
-    restart_delay_max: Annotated[float, NON_NEGATIVE] = 60.0
-    stable_after: Annotated[float, POSITIVE] = 60.0
-    restart_limit: Annotated[int, POSITIVE] = 10
-    restart_window: Annotated[float, POSITIVE] = 300.0
+    restart_delay: Annotated[float, SECONDS_OR_ZERO] = 5.0
+    restart_delay_max: Annotated[float, SECONDS_OR_ZERO] = 60.0
+    stable_after: Annotated[float, SECONDS] = 60.0
+    restart_limit: Annotated[int, COUNT] = 10
+    restart_window: Annotated[float, SECONDS] = 300.0
     on_restart_limit: Annotated[str, one_of("wait", "exit")] = "wait"
-    stop_timeout: Annotated[float, POSITIVE] = 10.0
+    stop_timeout: Annotated[float, SECONDS] = 10.0
     worker_command: tuple[str, ...] = ()
 
 
 class WorkerConfig(NamedTuple):
-    heartbeat_interval: Annotated[float, POSITIVE] = 10.0
-    backup_interval: Annotated[float, POSITIVE] = 30.0
-    max_backups: Annotated[int, POSITIVE] = 10
+    heartbeat_interval: Annotated[float, SECONDS] = 10.0
+    backup_interval: Annotated[float, SECONDS] = 30.0
+    max_backups: Annotated[int, COUNT] = 10
 
 
 class WhatsAppConfig(NamedTuple):
@@ -65,23 +97,23 @@ class WhatsAppConfig(NamedTuple):
     headless: bool = False
     browser_path: str = ""
     driver_path: str = ""
-    probe_interval: Annotated[float, POSITIVE] = 10.0
+    probe_interval: Annotated[float, SECONDS] = 10.0
     reconnect_backoff: Annotated[tuple[float, ...], PAIR] = (1.0, 60.0)
-    session_max_mb: Annotated[float, POSITIVE] = 500.0
-    send_min_interval: Annotated[float, NON_NEGATIVE] = 3.0
-    send_ack_timeout: Annotated[float, POSITIVE] = 30.0  # s to wait for a message's tick
-    loading_timeout: Annotated[float, POSITIVE] = 60.0  # s on "Loading your chats" before reload
+    session_max_mb: Annotated[float, MIB] = 500.0  # MiB (2**20 bytes), as the profile trimmer and health count
+    send_min_interval: Annotated[float, SECONDS_OR_ZERO] = 3.0
+    send_ack_timeout: Annotated[float, SECONDS] = 30.0  # s to wait for a message's tick
+    loading_timeout: Annotated[float, SECONDS] = 60.0  # s on "Loading your chats" before reload
     takeover_on_conflict: bool = True  # click "Use here" when WhatsApp is open elsewhere
-    send_stall_after: Annotated[float, POSITIVE] = 120.0  # s of failing sends (messages waiting) -> send_stalled
-    unrecognized_after: Annotated[float, POSITIVE] = 60.0  # s on a loaded page showing no known screen
+    send_stall_after: Annotated[float, SECONDS] = 120.0  # s of failing sends (messages waiting) -> send_stalled
+    unrecognized_after: Annotated[float, SECONDS] = 60.0  # s on a loaded page showing no known screen
     diagnostic_screenshots: bool = False  # a screenshot beside the redacted diagnostic of an unrecognized page
     # [whatsapp.selectors] role = "CSS selector": tried before the built-in selectors of that role (selectors.py)
     selectors: Annotated[tuple[tuple[str, str], ...], SELECTOR_OVERRIDES] = ()
 
 
 class SessionConfig(NamedTuple):
-    backup_interval: Annotated[float, POSITIVE] = 86400.0
-    max_session_backups: Annotated[int, POSITIVE] = 5
+    backup_interval: Annotated[float, SECONDS] = 86400.0
+    max_session_backups: Annotated[int, COUNT] = 5
     auto_restore: bool = True
     # Passphrase file for the encrypted session backups: an absolute path outside the home, mode 0600
     # ($CONTINUITY_SESSION_KEY wins when set). Empty and no env var: no session backups.
@@ -95,7 +127,7 @@ class NotifyConfig(NamedTuple):
 
 class JobConfig(NamedTuple):
     callable: Annotated[str, CALLABLE] = ""
-    interval: Annotated[float, POSITIVE] = 30.0
+    interval: Annotated[float, SECONDS] = 30.0
 
 
 class ApiConfig(NamedTuple):
@@ -107,7 +139,7 @@ class ApiConfig(NamedTuple):
     # when host = "0.0.0.0"); every other Host is refused (DNS-rebinding guard).
     allowed_hosts: tuple[str, ...] = ()
     # Seconds a POST of a worker action waits for the worker's answer before replying 202 "queued".
-    action_wait: Annotated[float, POSITIVE] = 10.0
+    action_wait: Annotated[float, SECONDS] = 10.0
 
 
 class AlertsConfig(NamedTuple):
@@ -115,11 +147,11 @@ class AlertsConfig(NamedTuple):
     telegram_bot_token: str = ""
     telegram_chat_id: str = ""
     telegram_api_base: str = "https://api.telegram.org"  # http(s) URL; tests point it at a local receiver
-    offline_alert_after: Annotated[float, POSITIVE] = 600.0  # s offline before an alert
-    alert_min_interval: Annotated[float, NON_NEGATIVE] = 900.0  # s between alerts of one kind
-    crash_loop_restarts: Annotated[int, POSITIVE] = 5  # worker exits or hangs ...
-    crash_loop_window: Annotated[float, POSITIVE] = 600.0  # ... within this many s
-    poll_interval: Annotated[float, POSITIVE] = 5.0  # s between looks at logs/events.jsonl
+    offline_alert_after: Annotated[float, SECONDS] = 600.0  # s offline before an alert
+    alert_min_interval: Annotated[float, SECONDS_OR_ZERO] = 900.0  # s between alerts of one kind
+    crash_loop_restarts: Annotated[int, COUNT] = 5  # worker exits or hangs ...
+    crash_loop_window: Annotated[float, SECONDS] = 600.0  # ... within this many s
+    poll_interval: Annotated[float, SECONDS] = 5.0  # s between looks at logs/events.jsonl
 
 
 class Config(NamedTuple):
@@ -228,6 +260,8 @@ def _check_value(value: Any, hint: Any, rule: Rule | None, where: str, key: str)
 
 def _check_scalar(value: Any, hint: Any, where: str, key: str) -> Any:
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be a finite number, got {value!r}")
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -242,18 +276,23 @@ def _check_rule(value: Any, rule: Rule, where: str, key: str) -> Any:
         raise ConfigError(f"{where}: {key} must be greater than 0, got {value!r}")
     if kind == "non-negative" and value < 0:
         raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
+    if kind in ("positive", "non-negative") and rule.max is not None and value > rule.max:
+        raise ConfigError(f"{where}: {key} must be at most {rule.bound}, got {value!r}")
     if kind == "choice" and value not in rule.choices:
         raise ConfigError(f"{where}: {key} must be one of {', '.join(map(repr, rule.choices))}, got {value!r}")
     if kind == "port" and not 0 <= value <= 65535:
         raise ConfigError(f"{where}: {key} must be a TCP port 0-65535, got {value!r}")
-    if kind == "pair" and (len(value) != 2 or not 0 < value[0] <= value[1]):
-        raise ConfigError(f"{where}: {key} must be [first, cap] seconds with 0 < first <= cap, got {list(value)!r}")
+    if kind == "pair" and (len(value) != 2 or not 0 < value[0] <= value[1] <= WEEK_S):
+        raise ConfigError(
+            f"{where}: {key} must be [first, cap] seconds, 0 < first <= cap, each at most {rule.bound}, "
+            f"got {list(value)!r}"
+        )
     if kind == "phones":
-        for phone in value:
-            if not (phone.isdigit() and 8 <= len(phone) <= 15):
-                raise ConfigError(
-                    f"{where}: {key}: {phone!r} is not a phone number (digits with country code, 8-15 digits)"
-                )
+        digits = tuple(phone_digits(phone) for phone in value)
+        for index, (phone, found) in enumerate(zip(value, digits, strict=True)):
+            if found is None:
+                raise ConfigError(f"{where}: {key}[{index}]: {phone!r} is not a phone number: {PHONE_HELP}")
+        return digits
     if kind == "callable" and value and ":" not in value:
         raise ConfigError(f'{where}: {key} must look like "package.module:function", got {value!r}')
     return value

@@ -36,9 +36,10 @@ class EventLog:
             **fields,
         }
         line = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
-        data = (line[:_MAX_EVENT_BYTES] + "\n").encode("utf-8")
+        # A lone surrogate (a path of undecodable bytes) becomes the JSON escape \udcXX: readable, never a crash.
+        data = (line[:_MAX_EVENT_BYTES] + "\n").encode("utf-8", "backslashreplace")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(exist_ok=True)  # logs/ of an existing home: never make a deleted home again
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, data)

@@ -2,7 +2,7 @@
 
 Rules (each reason is reported):
 - critical: the watchdog is not running, gave up (fatal) or spent its restart budget; WhatsApp logged out or its
-  browser dead; browser restarts failing (3 or more in a row); the profile over `session_max_mb`.
+  browser dead; browser restarts failing (3 or more in a row); the profile over `session_max_mb` (MiB).
 - degraded: the worker restarting or stopping; no heartbeat yet, or one older than heartbeat_timeout; WhatsApp
   starting, loading, showing a QR, offline, in conflict or crashed; any reconnect in the last 5 minutes; probes
   slower than 2 s.
@@ -10,6 +10,8 @@ Rules (each reason is reported):
   and critical after SEND_STALL_CRITICAL_S; ready is not healthy when nothing goes out.
 - the page: WhatsApp showing a page this version does not recognize is critical; an unknown popup is degraded;
   a role found only through a fallback selector is a warning (it works, but the table needs updating).
+- jobs (the heartbeat's "jobs" section): a job whose last JOB_FAILURES_DEGRADED runs or more all raised is
+  degraded, and fix_job is a sentence naming it and its last error.
 - recommendations: should_clear_session when browser restarts keep failing or the profile is over its limit;
   should_reconnect when offline, in conflict, crashed, or after 3+ reconnects in 5 minutes; needs_qr_scan when a
   QR code is waiting for a scan; fix_sending (a sentence naming the failing step and page role) when sending is
@@ -30,6 +32,28 @@ SLOW_PROBE_MS = 2000.0
 RECONNECTS_TO_RECOMMEND = 3
 SEND_STALL_CRITICAL_S = 900.0
 DRIFT_HELP = "if WhatsApp changed its page, see README 'WhatsApp changed its page: what to do'"
+JOB_FAILURES_DEGRADED = 3  # runs in a row that raised
+
+
+def _failing_jobs(heartbeat: dict[str, Any] | None) -> list[tuple[str, int, str]]:
+    """(name, runs in a row, last error) of each job in the heartbeat's "jobs" section that keeps failing."""
+    failing = []
+    for job in (heartbeat or {}).get("jobs") or ():
+        if not isinstance(job, dict):
+            continue
+        runs = job.get("consecutive_errors")
+        if isinstance(runs, int) and runs >= JOB_FAILURES_DEGRADED:
+            failing.append((str(job.get("name")), runs, str(job.get("last_error") or "no error text")[:200]))
+    return failing
+
+
+def _profile_mib(wa: dict[str, Any]) -> float | None:
+    """The profile's size in MiB (2**20 bytes, the trimmer's unit); an older worker's "profile_mb" (10**6) converted."""
+    size = wa.get("profile_mib")
+    if isinstance(size, int | float):
+        return float(size)
+    size = wa.get("profile_mb")
+    return float(size) * 1e6 / 2**20 if isinstance(size, int | float) else None
 
 
 def assess(
@@ -68,10 +92,10 @@ def assess(
     restart_failures = int(wa.get("restart_failures") or 0)
     if restart_failures >= RESTART_FAILURES_CRITICAL:
         worse(CRITICAL, f"the browser failed to start {restart_failures} times in a row")
-    profile_mb, limit_mb = wa.get("profile_mb"), wa.get("session_max_mb")
-    over_limit = profile_mb is not None and limit_mb is not None and profile_mb > limit_mb
+    profile_mib, limit_mib = _profile_mib(wa), wa.get("session_max_mb")  # session_max_mb is in MiB
+    over_limit = profile_mib is not None and isinstance(limit_mib, int | float) and profile_mib > limit_mib
     if over_limit:
-        worse(CRITICAL, f"the browser profile is {profile_mb:.0f} MB, over its {limit_mb:.0f} MB limit")
+        worse(CRITICAL, f"the browser profile is {profile_mib:.0f} MiB, over its {limit_mib:.0f} MiB limit")
     recent = int(wa.get("recent_reconnects") or 0)
     if recent:
         worse(DEGRADED, f"{recent} reconnect(s) in the last 5 minutes")
@@ -87,10 +111,16 @@ def assess(
         worse(level_now, f"messages are not going out ({sending.get('pending', 0)} waiting): {problem}")
         fix_sending = f"{problem}; {DRIFT_HELP}" if sending.get("failing_role") else problem
     warnings = [f"role {role} works only through {how}" for role, how in (wa.get("fallback_roles") or {}).items()]
+    warnings += [
+        f"heartbeat field {name} has the wrong type (ignored)" for name in (heartbeat or {}).get("invalid_fields") or ()
+    ]
     warnings += [f"selector refused by the browser: {bad}" for bad in wa.get("bad_selectors") or ()]
     popup = wa.get("unknown_popup")
     if popup:
         worse(DEGRADED, f"an unknown popup is open (buttons: {', '.join(map(str, popup))}); it is not clicked")
+    failing_jobs = _failing_jobs(heartbeat)
+    for name, runs, error in failing_jobs:
+        worse(DEGRADED, f"job {name} failed {runs} runs in a row ({error})")
     recommendations = {
         "should_clear_session": restart_failures >= RESTART_FAILURES_CRITICAL or over_limit,
         "should_reconnect": state in ("offline", "conflict", "crashed") or recent >= RECONNECTS_TO_RECOMMEND,
@@ -100,5 +130,11 @@ def assess(
         f"not recognize: see logs/diagnostics/ and `continuity whatsapp inspect`; {DRIFT_HELP}"
         if state == "unrecognized"
         else None,
+        "fix_job": "; ".join(
+            f"job {name} fails on every run ({runs} in a row, last: {error}): fix the job or the data it reads; "
+            "the traceback is in logs/worker.log"
+            for name, runs, error in failing_jobs
+        )
+        or None,
     }
     return {"session_health": level, "reasons": reasons, "warnings": warnings, "recommendations": recommendations}

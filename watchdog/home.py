@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from ._errors import ContinuityError
+
 HOME_ENV = "CONTINUITY_HOME"
 HEARTBEAT_ENV = "CONTINUITY_HEARTBEAT"
+
+
+class HomeLayoutError(ContinuityError, OSError):
+    """A path of the home has the wrong kind (a directory where a file belongs, or the reverse): says which."""
+
+
+def undecodable_argument(args: list[str]) -> str | None:
+    """A one-line complaint about the first argument that is not valid text in the file system encoding (Python
+    carries such bytes as lone surrogates, which no log, JSON or TOML can hold), or None when all are."""
+    encoding = sys.getfilesystemencoding()
+    for arg in args:
+        try:
+            arg.encode(encoding)
+        except UnicodeEncodeError:
+            shown = os.fsencode(arg).decode(encoding, "backslashreplace")
+            return f"the argument '{shown}' is not valid {encoding.upper()} text; use a name that is"
+    return None
 
 
 class Home(NamedTuple):
@@ -70,6 +90,12 @@ class Home(NamedTuple):
         return self.logs_dir / "events.jsonl"
 
     def ensure(self) -> None:
-        """Create the directories every process of this instance writes into."""
-        for directory in (self.data_dir, self.run_dir, self.control_dir, self.logs_dir):
+        """Create the directories every process of this instance writes into. HomeLayoutError (naming the path)
+        when one of them, or of the files the watchdog writes, is of the wrong kind."""
+        for directory in (self.root, self.data_dir, self.run_dir, self.control_dir, self.logs_dir):
+            if directory.exists() and not directory.is_dir():
+                raise HomeLayoutError(f"{directory} is not a directory; move it away, it must be one")
             directory.mkdir(parents=True, exist_ok=True)
+        for file in (self.watchdog_lock_file, self.heartbeat_file, self.watchdog_state_file, self.stop_request_file):
+            if file.is_dir():
+                raise HomeLayoutError(f"{file} is a directory; remove it (`rmdir`), a file goes there")

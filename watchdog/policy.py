@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from .config import WatchdogConfig
 
 
@@ -14,39 +16,44 @@ def backoff_delay(*, early_failures: int, base_s: float, cap_s: float) -> float:
 
 
 class RestartBudget:
-    """At most `limit` restarts in any `window_s` seconds; the budget is the list of restart times (monotonic s)."""
+    """At most `limit` restarts in any `window_s` seconds; the budget is the list of restart times (monotonic s).
+
+    The supervisor thread records; API threads read (`used`, `frees_at`) for snapshots: reads never change the
+    list, and a lock keeps a read from seeing it half-pruned."""
 
     def __init__(self, limit: int, window_s: float, restarts: list[float] | None = None) -> None:
         self.limit = limit
         self.window_s = window_s
         self.restarts: list[float] = [] if restarts is None else restarts
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RestartBudget(limit={self.limit}, window_s={self.window_s:g}, restarts={self.restarts})"
 
-    def _prune(self, now: float) -> None:
-        self.restarts = [t for t in self.restarts if now - t < self.window_s]
+    def _recent(self, now: float) -> list[float]:
+        with self._lock:
+            return [t for t in self.restarts if now - t < self.window_s]
 
     def used(self, now: float) -> int:
-        """Restarts within the window that ends at `now`."""
-        self._prune(now)
-        return len(self.restarts)
+        """Restarts within the window that ends at `now` (read-only)."""
+        return len(self._recent(now))
 
     def allows(self, now: float) -> bool:
         """Whether one more restart at `now` stays within the budget."""
         return self.used(now) < self.limit
 
     def record(self, now: float) -> None:
-        """Count a restart made at `now`."""
-        self._prune(now)
-        self.restarts.append(now)
+        """Count a restart made at `now` (and forget those out of the window)."""
+        with self._lock:
+            self.restarts = [t for t in self.restarts if now - t < self.window_s]
+            self.restarts.append(now)
 
     def frees_at(self, now: float) -> float:
-        """The earliest time (monotonic s) at which a restart is allowed again."""
-        self._prune(now)
-        if len(self.restarts) < self.limit:
+        """The earliest time (monotonic s) at which a restart is allowed again (read-only)."""
+        recent = self._recent(now)
+        if len(recent) < self.limit:
             return now
-        return self.restarts[-self.limit] + self.window_s
+        return recent[-self.limit] + self.window_s
 
 
 class RestartPolicy:

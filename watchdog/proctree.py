@@ -50,7 +50,9 @@ def _send(procs: Sequence[psutil.Process], sig: int) -> None:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    if os.name != "nt":
+    """POSIX: signal a whole process group (the worker's session). Callers are platform-guarded themselves: the
+    POSIX-only signal numbers they pass (SIGCONT, SIGKILL) do not exist on Windows."""
+    if sys.platform != "win32":
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
 
@@ -78,8 +80,8 @@ class WorkerProcess:
     ) -> None:
         self._job: Any = None
         kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        if sys.platform == "win32":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         else:
             kwargs["start_new_session"] = True
         self.popen = subprocess.Popen(
@@ -95,7 +97,7 @@ class WorkerProcess:
         self.started_at = clock()
         self.returncode: int | None = None
         self.exited = threading.Event()
-        if os.name == "nt":
+        if sys.platform == "win32":
             self._assign_job()
         self._on_exit = on_exit
         threading.Thread(target=self._wait, name=f"wait-worker-{self.pid}", daemon=True).start()
@@ -153,7 +155,7 @@ class WorkerProcess:
         return list(reversed(found.values()))
 
     def _belongs(self, proc: psutil.Process) -> bool:
-        if os.name == "nt":
+        if sys.platform == "win32":
             return True
         try:
             return os.getpgid(proc.pid) == self.pid or proc.ppid() == os.getpid()
@@ -170,10 +172,11 @@ class WorkerProcess:
             self._signal_worker(graceful=True)
             self.exited.wait(max(0.0, deadline - clock()))
             tree = _merge(tree, self.descendants())  # what it started while shutting down
-        _send(tree, signal.SIGTERM)
-        _killpg(self.pid, signal.SIGTERM)
-        _killpg(self.pid, signal.SIGCONT)
-        _send(tree, getattr(signal, "SIGCONT", signal.SIGTERM))
+        _send(tree, signal.SIGTERM)  # Windows: psutil terminates (TerminateProcess)
+        if sys.platform != "win32":  # killpg, SIGCONT, SIGKILL: POSIX only (on Windows the Job Object ends the tree)
+            _killpg(self.pid, signal.SIGTERM)
+            _killpg(self.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process acts on TERM only once continued
+            _send(tree, signal.SIGCONT)
         gone, alive = wait_gone(tree, max(0.0, deadline - clock()), reap=True)
         report.terminated = [p.pid for p in gone]
         alive = [p for p in _merge(alive, self.descendants()) if _alive(p)]
@@ -181,10 +184,13 @@ class WorkerProcess:
             report.killed.append(self.pid)
             self._signal_worker(graceful=False)
         report.killed += [p.pid for p in alive]
-        _send(alive, signal.SIGKILL if os.name != "nt" else signal.SIGTERM)
-        _killpg(self.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-        if self._job is not None:  # pragma: no cover - Windows only
-            self._job.terminate()
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            _send(alive, signal.SIGTERM)
+            if self._job is not None:
+                self._job.terminate()
+        else:
+            _send(alive, signal.SIGKILL)
+            _killpg(self.pid, signal.SIGKILL)
         self.exited.wait(5.0)
         wait_gone(alive, 5.0, reap=True)
         if self.exited.is_set() and self.pid not in report.killed:
@@ -194,10 +200,10 @@ class WorkerProcess:
         return report
 
     def _signal_worker(self, *, graceful: bool) -> None:
-        if os.name == "nt":  # pragma: no cover - Windows only
+        if sys.platform == "win32":  # pragma: no cover - Windows only
             with contextlib.suppress(OSError):
                 if graceful:
-                    self.popen.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+                    self.popen.send_signal(signal.CTRL_BREAK_EVENT)
                 else:
                     self.popen.kill()
             return

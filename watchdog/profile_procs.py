@@ -121,7 +121,9 @@ def wait_gone(
     Linux: one pidfd per process and a single poll(), so each exit is seen the moment it happens (psutil.wait_procs
     polls each process in turn with growing sleeps: ~70 ms more for a Chromium tree).
     """
-    pidfd_open = getattr(os, "pidfd_open", None)
+    if sys.platform != "linux":  # pidfds, poll() on them and WNOHANG are Linux (POSIX) only
+        return _poll_gone(procs, timeout_s, reap=reap)
+    pidfd_open = getattr(os, "pidfd_open", None)  # a Python built without it
     if pidfd_open is None:
         return _poll_gone(procs, timeout_s, reap=reap)
     poller = select.poll()

@@ -6,31 +6,116 @@ process carries no CLI framework: only what supervision needs (RSS under 18 MB, 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
+
+import psutil
 
 from ._errors import AlreadyRunning, ConfigError
 from .config import Config, load_config
 from .events import EventLog
-from .home import Home
-from .instance import single_instance
+from .home import Home, undecodable_argument
+from .instance import home_lost, single_instance
 from .logsetup import configure_watchdog_logging
 from .states import WatchdogState
 from .supervisor import EX_CONFIG, Supervisor
 
 DETACHED_ENV = "CONTINUITY_DETACHED"
+# Set by `start --detach`: stderr is a pipe to it until the watchdog is up, so it can show why a start failed even
+# when nothing can be written (a full disk); then stderr joins stdout (logs/watchdog.out) and the pipe closes.
+STARTUP_PIPE_ENV = "CONTINUITY_STARTUP_PIPE"
+
+
+def _say(text: str) -> None:
+    """One line on stderr; a closed pipe or a full disk must not turn it into a traceback."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _startup_done() -> None:
+    """Detached: from now on stderr is logs/watchdog.out too, and `start --detach` sees the pipe close."""
+    if os.environ.pop(STARTUP_PIPE_ENV, None) == "1":
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
+            os.dup2(sys.stdout.fileno(), sys.stderr.fileno())
 
 
 def _install_stop_signals(supervisor: Supervisor) -> None:
+    """SIGTERM, SIGINT, SIGHUP (SIGBREAK on Windows) ask the supervisor to stop.
+
+    The handler only writes the signal's number to a pipe; a thread reads it and calls request_stop. A Python
+    handler runs in the main thread between two bytecodes, possibly while that thread holds the lock of the
+    supervisor's wake Event (inside wait() or clear()): setting the Event from the handler deadlocked the
+    watchdog, so that `continuity stop` (systemd's ExecStop) waited for it in vain."""
+    read_fd, write_fd = os.pipe()
+    if sys.platform != "win32":
+        os.set_blocking(write_fd, False)  # never block in a handler; a full pipe already holds a stop
+
+    def relay() -> None:
+        while data := os.read(read_fd, 64):
+            for signum in data:
+                supervisor.request_stop(f"received {signal.Signals(signum).name}")
+
+    threading.Thread(target=relay, name="stop-signals", daemon=True).start()
+
     def handler(signum: int, _frame: Any) -> None:
-        supervisor.request_stop(f"received {signal.Signals(signum).name}")
+        with contextlib.suppress(OSError):
+            os.write(write_fd, bytes([signum]))
 
     for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), handler)
+
+
+def reap_orphans(worker_pid: int | None) -> list[int]:
+    """Reap this process's zombie children but the worker: the orphans it adopts as subreaper (Chromium's crashpad
+    handlers and zygotes, after each browser restart). Never the worker, whose exit status its Popen waits for: not
+    its pid, and no session leader (the worker is spawned in a session of its own, so one that exits before its pid
+    is known is skipped too). Returns the pids reaped."""
+    reaped: list[int] = []
+    if sys.platform == "win32":  # no zombies there
+        return reaped
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children():
+            try:
+                if child.pid == worker_pid or child.status() != psutil.STATUS_ZOMBIE:
+                    continue
+                if os.getsid(child.pid) == child.pid:
+                    continue
+                if os.waitpid(child.pid, os.WNOHANG)[0]:
+                    reaped.append(child.pid)
+            except (psutil.Error, OSError):
+                continue
+    return reaped
+
+
+def _install_orphan_reaper(supervisor: Supervisor) -> None:
+    """POSIX: reap adopted orphans as they exit (else every browser restart leaves about four zombies until the
+    worker restarts). SIGCHLD only writes a byte to a pipe (see _install_stop_signals); a thread blocked on it
+    reaps, so this wakes the watchdog once per exit of a child, never on a timer."""
+    if sys.platform == "win32":
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def reaper() -> None:
+        while os.read(read_fd, 64):
+            worker = supervisor.worker
+            reap_orphans(worker.pid if worker is not None else None)
+
+    threading.Thread(target=reaper, name="reap-orphans", daemon=True).start()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.write(write_fd, b"\0")
+
+    signal.signal(signal.SIGCHLD, handler)
 
 
 def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) -> list[Callable[[], None]]:
@@ -39,7 +124,14 @@ def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) 
     if config.api.enabled:  # imported only when used: every module costs the watchdog's RSS
         from .api_server import start_api
 
-        api = start_api(home, config, supervisor, events=supervisor.events)
+        try:
+            api = start_api(home, config, supervisor, events=supervisor.events)
+        except OSError as exc:  # e.g. run/api_token cannot be written (a full disk): the API is off, nothing else
+            logging.getLogger("continuity.api").error(
+                "API not started: %s. The watchdog keeps supervising without the API.", exc
+            )
+            supervisor.events.emit("api_unavailable", host=config.api.host, port=config.api.port, error=str(exc))
+            api = None
         if api is not None:
             stops.append(api.stop)
     if config.alerts.webhook_url or config.alerts.telegram_bot_token or config.alerts.telegram_chat_id:
@@ -56,15 +148,19 @@ def run(home: Home, *, if_not_running: bool = False) -> int:
     try:
         config = load_config(home.config_file)
     except ConfigError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        _say(f"Error: {exc}")
         return 1
-    home.ensure()
+    supervisor: Supervisor | None = None
     try:
-        with single_instance(home):
+        home.ensure()
+        with single_instance(home) as lock:
             configure_watchdog_logging(home, console=os.environ.get(DETACHED_ENV) != "1")
             supervisor = Supervisor(home, config, events=EventLog(home.events_file, source="watchdog"))
+            supervisor.home_check = lambda: home_lost(home, lock)
             _install_stop_signals(supervisor)
+            _install_orphan_reaper(supervisor)
             stops = _start_operator_surface(home, config, supervisor)
+            _startup_done()
             try:
                 code = supervisor.run()
             finally:
@@ -74,15 +170,19 @@ def run(home: Home, *, if_not_running: bool = False) -> int:
         if if_not_running:
             print(f"{exc}; nothing to do")
             return 0
-        print(f"Error: {exc}. Stop it with `continuity --home {home.root} stop`.", file=sys.stderr)
+        _say(f"Error: {exc}. Stop it with `continuity --home {home.root} stop`.")
         return 1
+    except OSError as exc:  # the home cannot hold us (full disk, a directory where a file goes, ...): say so
+        if supervisor is not None and supervisor.worker is not None:
+            supervisor.worker.stop_tree(timeout_s=config.watchdog.stop_timeout)
+        _say(f"Error: cannot run the watchdog: {exc}")
+        return 1
+    if supervisor.home_lost is not None:
+        _say(f"continuity: stopped: {supervisor.home_lost}; the worker's tree was stopped")
     if supervisor.state is WatchdogState.FATAL:
-        print(f"continuity: gave up: {supervisor.reason}", file=sys.stderr)
+        _say(f"continuity: gave up: {supervisor.reason}")
         if code == EX_CONFIG:
-            print(
-                f"Check {home.config_file} and {home.logs_dir / 'worker.log'}, then start again.",
-                file=sys.stderr,
-            )
+            _say(f"Check {home.config_file} and {home.logs_dir / 'worker.log'}, then start again.")
     return code
 
 
@@ -95,6 +195,9 @@ def runner_argv(home: Home, *, if_not_running: bool) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; arguments are internal (`continuity start` builds them)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if complaint := undecodable_argument(args):
+        _say(f"Error: {complaint}")
+        return 2
     if_not_running = "--if-not-running" in args
     if "--home" not in args or args.index("--home") + 1 >= len(args):
         print("usage: python -m continuity.watchdog.run --home DIR [--if-not-running]", file=sys.stderr)

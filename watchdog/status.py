@@ -10,6 +10,7 @@ import psutil
 
 from .api_server import api_status_lines
 from .config import Config
+from .control import pending
 from .health import HEALTHY, assess
 from .heartbeat import read_heartbeat
 from .home import Home
@@ -54,10 +55,19 @@ def collect_status(home: Home, config: Config, *, wall_clock: Any = time.time) -
         "worker": worker,
         "heartbeat": heartbeat,
         "health": health,
+        "queued_actions": queued_actions(home),
     }
     if watchdog is None:
         return status, EXIT_NOT_RUNNING
     return status, EXIT_HEALTHY if health["session_health"] == HEALTHY else EXIT_UNHEALTHY
+
+
+def queued_actions(home: Home) -> list[dict[str, Any]]:
+    """Actions waiting in run/control/ for a worker to take them: action, source, when asked, until when (Unix s)."""
+    return [
+        {key: request.get(key) for key in ("id", "action", "source", "requested_at", "expires_at")}
+        for request in pending(home.control_dir)
+    ]
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -86,6 +96,13 @@ def format_status(status: dict[str, Any]) -> str:
     )
     if whatsapp.get("web_version"):
         lines.append(f"web:       WhatsApp Web {whatsapp['web_version']}")
+    if isinstance(whatsapp.get("profile_mib"), int | float):
+        limit = whatsapp.get("session_max_mb")
+        lines.append(f"profile:   {whatsapp['profile_mib']:.0f} MiB" + (f" of {limit:g} MiB" if limit else ""))
+    for queued in status.get("queued_actions") or ():
+        until = queued.get("expires_at")
+        when = time.strftime("%H:%M:%S", time.localtime(until)) if isinstance(until, int | float) else "?"
+        lines.append(f"queued:    {queued.get('action')} from {queued.get('source')}, for a worker until {when}")
     lines.extend(f"warning:   {text}" for text in health.get("warnings") or ())
     for name, on in health["recommendations"].items():
         if on:

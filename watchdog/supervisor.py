@@ -73,18 +73,25 @@ class Supervisor:
         self._create_time = psutil.Process().create_time()
         self._wake = threading.Event()
         self._stop_reason: str | None = None
-        self._restart_reason: str | None = None
+        self._restart_request: tuple[str, int] | None = None  # (reason, the pid of the worker it was made for)
+        self._restart_lock = threading.Lock()
         self.on_state_change: list[Callable[[Supervisor], None]] = []
+        self.home_check: Callable[[], str | None] | None = None  # why the home is no longer ours (set by run.py)
+        self.home_lost: str | None = None
 
     # -- control -------------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
-        """Ask the loop to stop the worker's tree and exit 0 (safe from signal handlers and other threads)."""
+        """Ask the loop to stop the worker's tree and exit 0 (from any thread; never from a signal handler: see
+        run._install_stop_signals)."""
         self._stop_reason = reason
         self._wake.set()
 
-    def request_restart(self, reason: str = "restart requested") -> None:
-        """Ask the loop to kill the worker's tree and start a new worker now (API "restart-worker")."""
-        self._restart_reason = reason
+    def request_restart(self, reason: str = "restart requested", *, pid: int) -> None:
+        """Ask the loop to kill the tree of worker `pid` and start a new worker now (API "restart-worker"). If that
+        worker is gone when the loop gets to it, the request is dropped (event `restart_request_dropped`): the
+        worker started after its death is not killed for it."""
+        with self._restart_lock:
+            self._restart_request = (reason, pid)
         self._wake.set()
 
     def transition(self, new: WatchdogState, detail: str = "") -> None:
@@ -139,15 +146,19 @@ class Supervisor:
         return wait
 
     def tick(self) -> None:
-        """One pass: stop request, worker exit, heartbeat staleness, due restart."""
+        """One pass: home still ours, stop request, worker exit, heartbeat staleness, due restart."""
+        if self.home_lost is None and self.home_check is not None and (lost := self.home_check()) is not None:
+            self._on_home_lost(lost)
+            return
         if self._stop_reason is None and self.home.stop_request_file.exists():
             self._stop_reason = "stop requested (run/stop.request)"
         if self._stop_reason is not None:
             self._stop()
             return
-        if self._restart_reason is not None and self.state is WatchdogState.RUNNING and self.worker is not None:
-            reason, self._restart_reason = self._restart_reason, None
-            self._on_restart_request(self.worker, reason)
+        with self._restart_lock:
+            restart, self._restart_request = self._restart_request, None
+        if restart is not None and self._restart_applies(*restart) and self.worker is not None:
+            self._on_restart_request(self.worker, restart[0])
         elif self.state is WatchdogState.RUNNING and self.worker is not None:
             if self.worker.exited.is_set():
                 self._on_worker_exit(self.worker)
@@ -229,6 +240,17 @@ class Supervisor:
         }
         self._schedule_restart(uptime, f"worker hung ({what})")
 
+    def _restart_applies(self, reason: str, pid: int) -> bool:
+        """Is worker `pid` the one running now? Else the request is dropped, with an event."""
+        worker = self.worker
+        running = self.state is WatchdogState.RUNNING and worker is not None and not worker.exited.is_set()
+        if running and worker is not None and worker.pid == pid:
+            return True
+        current = worker.pid if worker is not None and not worker.exited.is_set() else None
+        logger.info("%s for worker pid %d dropped: that worker is gone (now: %s)", reason, pid, current)
+        self.events.emit("restart_request_dropped", pid=pid, current_pid=current, reason=reason)
+        return False
+
     def _on_restart_request(self, worker: WorkerProcess, reason: str) -> None:
         self.events.emit("restart_requested", pid=worker.pid, reason=reason)
         self._kill_tree(worker, why=reason)
@@ -293,6 +315,20 @@ class Supervisor:
         self.exit_code = 0
         self.transition(WatchdogState.STOPPED)
 
+    def _on_home_lost(self, why: str) -> None:
+        """The home was deleted or replaced: stop the worker's tree (no profile sweep: a browser on that path may be
+        another watchdog's now) and exit 1, writing nothing more there (a deleted home is never made again)."""
+        logger.error("%s; stopping the worker's tree and exiting", why)
+        if self.home.root.is_dir():
+            self.events.emit("home_lost", pid=os.getpid(), reason=why)
+        self.home_lost = why
+        self.events = EventLog(os.devnull, source="watchdog")
+        self.transition(WatchdogState.STOPPING, why)
+        if self.worker is not None:
+            self.worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
+        self.exit_code = 1
+        self.transition(WatchdogState.STOPPED)
+
     # -- run/watchdog.json ---------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The watchdog's state as written to run/watchdog.json (wall-clock times, seconds)."""
@@ -323,6 +359,8 @@ class Supervisor:
 
     def write_state(self) -> None:
         """Replace run/watchdog.json (atomic, not fsynced: it is rewritten on every change)."""
+        if self.home_lost is not None:
+            return
         try:
             write_json_atomic(self.home.watchdog_state_file, self.snapshot(), durable=False)
         except OSError as exc:

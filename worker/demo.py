@@ -60,7 +60,10 @@ def demo(keep: bool) -> None:
             _step("kill -9 of the worker (the browser goes down with it)")
             victim = rig.worker_pid()
             assert victim is not None
-            os.kill(victim, signal.SIGKILL)
+            if sys.platform == "win32":
+                os.kill(victim, signal.SIGTERM)  # TerminateProcess: as abrupt as kill -9
+            else:
+                os.kill(victim, signal.SIGKILL)
             recovery = rig.wait_ready(other_than_pid=victim)
             click.echo(f"the watchdog restarted the worker; WhatsApp ready again in {recovery:.1f} s, no new QR")
             if rig.sim.state()["counts"]["scans"] != 1:

@@ -17,6 +17,8 @@ from continuity.watchdog.events import EventLog
 
 logger = logging.getLogger("continuity.worker.jobs")
 
+MAX_ERROR_CHARS = 500  # of a job's last error, as kept for the heartbeat and events
+
 
 @dataclass
 class JobContext:
@@ -57,6 +59,7 @@ class Job:
     next_due: float = 0.0
     runs: int = 0
     errors: int = 0
+    consecutive_errors: int = 0  # runs in a row that raised (0 after a run that did not)
     overruns: int = 0
     last_duration_s: float = 0.0
     last_error: str | None = None
@@ -105,9 +108,20 @@ class JobRunner:
             job.function(self.context)
         except Exception as exc:
             job.errors += 1
-            job.last_error = f"{type(exc).__name__}: {exc}"
-            logger.error("job %s failed (%d errors so far):\n%s", job.name, job.errors, traceback.format_exc())
-            self.events.emit("job_failed", job=job.name, error=job.last_error, errors=job.errors)
+            job.consecutive_errors += 1
+            job.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            logger.error(
+                "job %s failed (%d errors so far, %d in a row):\n%s",
+                job.name,
+                job.errors,
+                job.consecutive_errors,
+                traceback.format_exc(),
+            )
+            self.events.emit(
+                "job_failed", job=job.name, error=job.last_error, errors=job.errors, in_a_row=job.consecutive_errors
+            )
+        else:
+            job.consecutive_errors = 0
         finally:
             job.runs += 1
             job.last_duration_s = self._clock() - started
@@ -123,8 +137,15 @@ class JobRunner:
             )
 
     def status(self) -> list[dict[str, Any]]:
-        """Counters for the heartbeat."""
+        """Counters for the heartbeat (its "jobs" section; watchdog/health.py reads consecutive_errors)."""
         return [
-            {"name": j.name, "runs": j.runs, "errors": j.errors, "overruns": j.overruns, "last_error": j.last_error}
+            {
+                "name": j.name,
+                "runs": j.runs,
+                "errors": j.errors,
+                "consecutive_errors": j.consecutive_errors,
+                "overruns": j.overruns,
+                "last_error": j.last_error,
+            }
             for j in self.jobs
         ]

@@ -6,9 +6,11 @@ replaces the worker: the heartbeat never lies about the loop being alive.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -68,16 +70,32 @@ class WorkerLoop:
         self.resources: list[Any] = []
 
     def request_stop(self, reason: str) -> None:
-        """Finish the current turn, then exit 0 (safe from signal handlers)."""
+        """Finish the current turn, then exit 0 (from any thread; signal handlers go through a relay thread)."""
         if not self.stop_requested.is_set():
             logger.info("stopping: %s", reason)
         self.stop_requested.set()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM / SIGINT / Windows CTRL_BREAK ask for a graceful stop."""
+        """SIGTERM / SIGINT / Windows CTRL_BREAK ask for a graceful stop.
+
+        The handler only writes the signal's number to a pipe; a thread reads it and calls request_stop. A Python
+        handler runs in the main thread between two bytecodes, possibly while that thread holds the lock of
+        `stop_requested` (inside Event.wait): setting the Event from the handler itself could deadlock the worker,
+        which the watchdog then had to SIGKILL (no clean browser close)."""
+        read_fd, write_fd = os.pipe()
+        if sys.platform != "win32":
+            os.set_blocking(write_fd, False)  # never block in a handler; a full pipe already holds a stop
+
+        def relay() -> None:
+            while data := os.read(read_fd, 64):
+                for signum in data:
+                    self.request_stop(f"received {signal.Signals(signum).name}")
+
+        threading.Thread(target=relay, name="stop-signals", daemon=True).start()
 
         def handler(signum: int, _frame: Any) -> None:
-            self.request_stop(f"received {signal.Signals(signum).name}")
+            with contextlib.suppress(OSError):
+                os.write(write_fd, bytes([signum]))
 
         for name in ("SIGTERM", "SIGINT", "SIGBREAK"):
             if hasattr(signal, name):

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from continuity.watchdog._errors import ConfigError
+from continuity.watchdog._errors import ConfigError, ContinuityError
 from continuity.watchdog.config import Config, load_config
 from continuity.watchdog.home import Home
 from continuity.watchdog.logsetup import configure_worker_logging
@@ -33,7 +33,8 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
     ledger = Ledger(home)
     context = JobContext(store, outbox, ledger, logging.getLogger("continuity.job"), loop.stop_requested, home, config)
     runner = JobRunner.from_config(config.jobs, context, events=loop.events)
-    runner.add(Job(name="notify", function=NotifyJob(config.notify, events=loop.events), interval_s=NOTIFY_INTERVAL_S))
+    notify = NotifyJob(config.notify, events=loop.events)
+    runner.add(Job(name="notify", function=notify, interval_s=NOTIFY_INTERVAL_S))
     actions = ActionDispatcher(home.control_dir, events=loop.events)
     loop.turns.append(actions)
     if session is not None:
@@ -49,7 +50,8 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
         lambda: {
             "tokens": {"active": store.count()},
             "outbox": outbox.counts(),  # one key per state, "pending" included
-            "jobs": runner.status(),
+            "jobs": runner.status(),  # consecutive_errors per job: health degraded when one keeps failing
+            "notify": notify.status(),  # tokens skipped because no message can be made of them
         }
     )
     loop.news_sources.append(lambda: (store.count(), outbox.counts().get("pending", 0)))
@@ -85,3 +87,6 @@ def main(home: Home | None = None) -> int:
     except ConfigError as exc:
         print(f"continuity worker: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except ContinuityError as exc:  # the store or the home unusable (a path in the way, a read-only disk): one line
+        print(f"continuity worker: {exc}", file=sys.stderr)
+        return 1

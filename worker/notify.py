@@ -3,11 +3,14 @@
 Messages are queued with a dedupe key `notify:<token id>:<phone>`, so a crash at any point neither loses nor
 repeats a notification. Once every recipient's message is sent, the token is marked notified and its id is
 appended to data/sent_tokens.txt.
+
+A token no message can be made of (a template field missing or unfit, a text over the outbox's limit) is skipped:
+logged and recorded (event `notify_skipped`) once per reason, counted in the heartbeat's "notify" section, and it
+never holds up the tokens after it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import string
 import time
@@ -23,6 +26,7 @@ from .jobs import JobContext
 logger = logging.getLogger("continuity.worker.notify")
 
 SENT = "sent"
+MAX_SKIPPED_SHOWN = 20
 
 
 def template_fields(template: str) -> list[str]:
@@ -59,7 +63,7 @@ class NotifyJob:
         self.fields = template_fields(config.template)
         self.events = events
         self._clock = clock
-        self._skipped: set[str] = set()
+        self._skipped: dict[str, str] = {}  # token id -> why it is not notified
         self.queued = 0
         self.notified = 0
 
@@ -85,28 +89,59 @@ class NotifyJob:
             self.events.emit("ledger_repaired", tokens=len(missing_from_ledger))
 
     def _queue(self, context: JobContext, token: dict[str, Any]) -> None:
+        """Queue the token's messages; a token they cannot be made of is skipped (and reported), never fatal."""
+        from .store import InvalidRecord, RecordTooLarge  # the store is imported after the first heartbeat
+
+        ident = token["id"]
         missing = [name for name in self.fields if name not in token]
         if missing:
-            if token["id"] not in self._skipped:
-                self._skipped.add(token["id"])
-                logger.error(
-                    "token %s has no %s for notify.template; not notified until it has", token["id"], ", ".join(missing)
-                )
-                self.events.emit("notify_skipped", token=token["id"], missing=missing)
+            self._skip(ident, f"it has no {', '.join(missing)} for notify.template", missing=missing)
             return
-        text = self.template.format_map(token)
-        for phone in self.recipients:
-            _message, created = context.outbox.enqueue(phone, text, dedupe_key=dedupe_key(token["id"], phone))
-            if created:
-                self.queued += 1
+        try:
+            text = self.template.format_map(token)
+        except (ValueError, TypeError, LookupError, AttributeError) as exc:  # e.g. {mc:,} with a text value
+            self._skip(ident, f"notify.template cannot be filled in with it ({type(exc).__name__}: {exc})")
+            return
+        try:
+            for phone in self.recipients:
+                _message, created = context.outbox.enqueue(phone, text, dedupe_key=dedupe_key(ident, phone))
+                if created:
+                    self.queued += 1
+        except (InvalidRecord, RecordTooLarge) as exc:  # this token's text cannot be a message (e.g. too long)
+            self._skip(ident, f"its message cannot be queued ({exc})")
+            return
+        self._skipped.pop(ident, None)
+
+    def _skip(self, ident: str, reason: str, **details: Any) -> None:
+        """Record a skipped token: logged and an event once per token and reason; counted in status()."""
+        if self._skipped.get(ident) == reason:
+            return
+        self._skipped[ident] = reason
+        logger.error("token %s is not notified: %s; it is skipped until it changes", ident, reason)
+        self.events.emit("notify_skipped", token=ident, reason=reason, **details)
+
+    def status(self) -> dict[str, Any]:
+        """For the heartbeat's "notify" section: messages queued, tokens notified, tokens skipped (a few ids)."""
+        return {
+            "queued": self.queued,
+            "notified": self.notified,
+            "skipped": len(self._skipped),
+            "skipped_ids": list(self._skipped)[:MAX_SKIPPED_SHOWN],
+        }
 
     def _settle(self, context: JobContext, token: dict[str, Any], ledger_ids: set[str]) -> None:
         messages = [context.outbox.find(dedupe_key(token["id"], phone)) for phone in self.recipients]
         if not all(m is not None and m.get("state") == SENT for m in messages):
             return
+        from .store import InvalidRecord, RecordTooLarge
+
         context.ledger.append(token["id"])  # the ledger is the record of truth; notified_at is for people
         ledger_ids.add(token["id"])
-        with contextlib.suppress(LookupError):  # removed meanwhile: the ledger still says it was notified
+        try:
             context.store.update(token["id"], notified_at=round(self._clock(), 3))
+        except LookupError:  # removed meanwhile: the ledger still says it was notified
+            pass
+        except (InvalidRecord, RecordTooLarge) as exc:  # at the size limit: the ledger still says it was notified
+            logger.warning("token %s was notified, but notified_at cannot be added: %s", token["id"], exc)
         self.notified += 1
         self.events.emit("token_notified", token=token["id"], recipients=len(self.recipients))

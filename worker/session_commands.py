@@ -4,6 +4,7 @@ restore`."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,9 +24,32 @@ def whatsapp() -> None:
     """Steer the WhatsApp session of the running worker (actions go through run/control/)."""
 
 
+class Seconds(click.FloatRange):
+    """Seconds from 0 to `max_s`: nan, inf and anything longer are refused (they would wait for ever)."""
+
+    name = "seconds"
+
+    def __init__(self, max_s: float) -> None:
+        super().__init__(min=0.0, max=max_s)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+MAX_WAIT_S = 86400.0  # a day: any longer wait is a typo
+
+
 @whatsapp.command()
 @click.option(
-    "--wait", "wait_s", type=float, default=0.0, show_default=True, help="Seconds to wait for a QR code to appear."
+    "--wait",
+    "wait_s",
+    type=Seconds(MAX_WAIT_S),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for a QR code to appear.",
 )
 @pass_state
 def qr(state: CliState, wait_s: float) -> None:
@@ -48,14 +72,16 @@ def qr(state: CliState, wait_s: float) -> None:
     )
 
 
-def _run_action(state: CliState, action: str, timeout_s: float, params: dict[str, Any] | None = None) -> None:
-    action_id = control.submit(state.home.control_dir, action, params=params, source="cli")
+def _ask(state: CliState, action: str, timeout_s: float, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The worker's answer to `action`, or a one-line ClickException that says what became of the request."""
     try:
-        result = control.wait_result(state.home.control_dir, action_id, timeout_s=timeout_s)
+        return control.ask(state.home.control_dir, action, params=params, source="cli", timeout_s=timeout_s)
     except control.ActionTimeout as exc:
-        raise click.ClickException(
-            f"{exc}. Is the watchdog running (`continuity status`)? The request stays queued for the next worker."
-        ) from exc
+        raise click.ClickException(f"{exc}. Is the watchdog running (`continuity status`)?") from exc
+
+
+def _run_action(state: CliState, action: str, timeout_s: float, params: dict[str, Any] | None = None) -> None:
+    result = _ask(state, action, timeout_s, params)
     click.echo(f"{action}: {'ok' if result['ok'] else 'FAILED'} - {result['message']}")
     if result.get("details"):
         click.echo(json.dumps(result["details"], indent=2, default=str))
@@ -65,10 +91,11 @@ def _run_action(state: CliState, action: str, timeout_s: float, params: dict[str
 _TIMEOUT = click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=Seconds(MAX_WAIT_S),
     default=60.0,
     show_default=True,
-    help="Seconds to wait for the worker's answer.",
+    help="Seconds to wait for the worker's answer (clear-session and restore are withdrawn after it; other actions "
+    "stay queued for a worker for 10 minutes).",
 )
 
 
@@ -107,11 +134,7 @@ def inspect(state: CliState, as_json: bool, timeout_s: float) -> None:
     "override" your [whatsapp.selectors] entry; "none" nothing matched (roles of an open chat show "none" or
     "not seen yet" while no chat is open). See README "WhatsApp changed its page: what to do".
     """
-    action_id = control.submit(state.home.control_dir, "inspect", source="cli")
-    try:
-        result = control.wait_result(state.home.control_dir, action_id, timeout_s=timeout_s)
-    except control.ActionTimeout as exc:
-        raise click.ClickException(f"{exc}. Is the watchdog running (`continuity status`)?") from exc
+    result = _ask(state, "inspect", timeout_s)
     details = result.get("details") or {}
     if as_json:
         click.echo(json.dumps({"ok": result["ok"], "message": result["message"], **details}, indent=2))
@@ -187,6 +210,8 @@ def backup(state: CliState, timeout_s: float) -> None:
 @pass_state
 def restore(state: CliState, file: Path | None, yes: bool, timeout_s: float) -> None:
     """Put the login from FILE (default: the newest backup that decrypts) back into the browser profile."""
+    if file is not None and not file.is_file():  # a FIFO would block the read (here or in the worker) forever
+        raise click.ClickException(f"{file} is not a regular file: refusing to restore from it")
     if not yes:
         click.confirm("This replaces the login stored in the browser profile by the backup's. Continue?", abort=True)
     target = file.resolve() if file is not None else None

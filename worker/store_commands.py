@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,16 +15,47 @@ import click
 from continuity.watchdog.atomicfile import write_bytes_atomic
 from continuity.watchdog.cli import CliState, pass_state
 
-from .store import Outbox, StoreError, TokenStore, parse_import
+from .store import InvalidRecord, Outbox, StoreError, TokenStore, loads, parse_import
 
 
 @contextlib.contextmanager
 def _domain_errors() -> Iterator[None]:
-    """Store errors (bad input, lock timeout, full disk) become a one-line CLI error."""
+    """Store errors (bad input, lock timeout, full disk, a read-only home) become a one-line CLI error."""
     try:
         yield
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _echo(text: str) -> None:
+    """Print to stdout; a write error (a full disk, a closed pipe) is one line, not a traceback."""
+    try:
+        click.echo(text)
+    except OSError as exc:
+        # What is left in stdout's buffer would fail again at exit: send it to the null device.
+        with contextlib.suppress(OSError, ValueError):  # not a real file (a test runner's stream): nothing to do
+            target = sys.stdout.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, target)
+            os.close(null)
+        raise click.ClickException(f"could not write to standard output: {exc.strerror or exc}") from exc
+
+
+def _write_output(path: str, data: bytes) -> None:
+    """Replace a regular (or new) file atomically; write straight into a device or pipe (/dev/stdout, a FIFO),
+    which must never be replaced by a file. A write error is one line."""
+    try:
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except FileNotFoundError:
+            regular = True
+        if regular:
+            write_bytes_atomic(path, data)
+        else:
+            with open(path, "wb") as handle:
+                handle.write(data)
+    except OSError as exc:
+        raise click.ClickException(f"could not write {path}: {exc.strerror or exc}") from exc
 
 
 def _open_store(state: CliState) -> TokenStore:
@@ -45,17 +79,20 @@ def tokens() -> None:
 def add(state: CliState, token_id: str, symbol: str | None, chain: str | None, data_json: str | None) -> None:
     """Add a token (fails if the id is already tracked)."""
     fields: dict[str, Any] = {}
-    if data_json is not None:
-        try:
-            fields = json.loads(data_json)
-        except ValueError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from exc
-        if not isinstance(fields, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--data")
-        fields.pop("id", None)
-    fields.update({key: value for key, value in (("symbol", symbol), ("chain", chain)) if value is not None})
-    with _domain_errors(), _open_store(state) as store:
-        record = store.add(token_id, **fields)
+    with _domain_errors():
+        if data_json is not None:
+            try:
+                fields = loads(data_json, what="--data")
+            except InvalidRecord:
+                raise  # nested too deeply: a one-line error (exit 1)
+            except ValueError as exc:
+                raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from exc
+            if not isinstance(fields, dict):
+                raise click.BadParameter("must be a JSON object", param_hint="--data")
+            fields.pop("id", None)
+        fields.update({key: value for key, value in (("symbol", symbol), ("chain", chain)) if value is not None})
+        with _open_store(state) as store:
+            record = store.add(token_id, **fields)
     click.echo(f"added {record['id']}")
 
 
@@ -67,12 +104,10 @@ def list_(state: CliState, as_json: bool) -> None:
     with _domain_errors(), _open_store(state) as store:
         records = store.list()
     if as_json:
-        click.echo(json.dumps(records, ensure_ascii=False))
+        _echo(json.dumps(records, ensure_ascii=False))
         return
-    if not records:
-        click.echo("no tokens tracked")
-    for record in records:
-        click.echo(f"{record['id']}\t{record.get('symbol') or '-'}\t{record.get('chain') or '-'}")
+    rows = [f"{record['id']}\t{record.get('symbol') or '-'}\t{record.get('chain') or '-'}" for record in records]
+    _echo("\n".join(rows) if rows else "no tokens tracked")
 
 
 @tokens.command("remove")
@@ -114,9 +149,9 @@ def export(state: CliState, output: str | None) -> None:
         records = store.list()
     text = json.dumps(records, ensure_ascii=False, indent=1)
     if output is None:
-        click.echo(text)
+        _echo(text)
     else:
-        write_bytes_atomic(output, (text + "\n").encode("utf-8"))
+        _write_output(output, (text + "\n").encode("utf-8"))
         click.echo(f"exported {len(records)} token(s) to {output}", err=True)
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -137,7 +138,7 @@ class Browser:
         if self.kind == "undetected":
             self.driver.browser_pid = None  # uc's __del__ would SIGTERM this pid later, maybe reused by then
         reaped = hygiene.sweep_profile_holders(self.profile_dir, driver_exe=self.driver_exe, timeout_s=timeout_s)
-        if os.name == "posix":
+        if sys.platform != "win32":
             # uc spawns Chromium and chromedriver from this process; when the browser died first nothing waits
             # for them: reap them now, or each browser restart leaves a zombie behind.
             for pid in (self.browser_pid, self.driver_pid):

@@ -25,7 +25,7 @@ from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
 from .archive import LOGIN_PATHS, pack, unpack
-from .crypto import BackupRejected, EncryptingWriter, SessionKeyError, decrypt_file, load_passphrase
+from .crypto import BackupRejected, EncryptingWriter, SessionKeyError, decrypt_file, load_passphrase, verify_file
 
 logger = logging.getLogger("continuity.whatsapp")
 
@@ -67,7 +67,7 @@ class SessionBackups:
         self._wall = wall_clock
         self._passphrase: bytes | None = None
         self._key_problem: str | None = None
-        self._key_loaded = False
+        self._key_loaded = self._key_logged = False
         self._retry_at = 0.0
         self._candidates: list[Path] | None = None
         self._restoring: tuple[Path, float] | None = None
@@ -83,24 +83,31 @@ class SessionBackups:
         return self.folder / "restore-state.json"
 
     # -- the key ----------------------------------------------------------------------------------------------
-    def passphrase(self) -> bytes | None:
-        """The passphrase (loaded once); None when none is configured or the key file is refused (said once)."""
+    def _load_key(self) -> bytes | None:
+        """The passphrase (loaded once, a problem recorded as an event once); None when there is none."""
         if not self._key_loaded:
             self._key_loaded = True
             try:
                 self._passphrase = load_passphrase(self.home, self.config, self._environ)
             except SessionKeyError as exc:
                 self._key_problem = str(exc)
-                logger.error("session backups disabled: %s", exc)
                 self.events.emit("session_key_error", error=str(exc))
             if self._passphrase is None and self._key_problem is None:
                 self._key_problem = "no key configured (set CONTINUITY_SESSION_KEY or [session] key_file)"
-                logger.warning("session backups disabled: %s; a lost login will need a QR scan", self._key_problem)
                 self.events.emit("session_backup_disabled", reason=self._key_problem)
         return self._passphrase
 
+    def passphrase(self) -> bytes | None:
+        """The passphrase; None when none is configured or the key file is refused (logged once: nothing else
+        says it, unlike `_require_key`'s callers, who raise it)."""
+        key = self._load_key()
+        if key is None and not self._key_logged:
+            self._key_logged = True
+            logger.warning("session backups disabled: %s; a lost login will need a QR scan", self._key_problem)
+        return key
+
     def _require_key(self) -> bytes:
-        key = self.passphrase()
+        key = self._load_key()
         if key is None:
             raise SessionKeyError(f"session backups are disabled: {self._key_problem}")
         return key
@@ -202,12 +209,14 @@ class SessionBackups:
 
     def verify(self, path: Path, key: bytes | None = None) -> None:
         """Check that `path` decrypts and authenticates (read-only). Raises BackupRejected, SessionKeyError."""
-        decrypt_file(path, key or self._require_key(), _Sink())
+        verify_file(path, key or self._require_key())
 
     # -- restoring --------------------------------------------------------------------------------------------
     def stage(self, path: Path) -> Staged:
-        """Decrypt and unpack `path` into a private staging folder. Raises BackupRejected (event recorded)."""
+        """Decrypt and unpack `path` into a private staging folder. Raises BackupRejected (an event recorded, not
+        logged: the caller says it)."""
         key = self._require_key()
+        self.home.session_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a fresh home restoring a copy
         folder = Path(tempfile.mkdtemp(prefix=".restore-", dir=self.home.session_dir))
         try:
             with tempfile.TemporaryFile(dir=folder) as plain:
@@ -217,19 +226,24 @@ class SessionBackups:
             return Staged(path, folder, manifest)
         except BackupRejected as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            logger.error("%s", exc)
             self.events.emit("session_backup_rejected", file=str(path), reason=exc.reason)
             raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    def stage_first(self, candidates: list[Path]) -> Staged | None:
-        """Stage the first of `candidates` that decrypts (each refusal is an event); None when none does."""
+    def stage_first(self, candidates: list[Path], refused: list[str] | None = None) -> Staged | None:
+        """Stage the first of `candidates` that decrypts; None when none does. Each refusal is an event, and a log
+        line unless `refused` is given: then its reason is appended there, for the caller to say."""
         while candidates:
             path = candidates.pop(0)
-            with contextlib.suppress(BackupRejected):
+            try:
                 return self.stage(path)
+            except BackupRejected as exc:
+                if refused is None:
+                    logger.error("%s", exc)
+                else:
+                    refused.append(f"{path.name}: {exc.reason}")
         return None
 
     def apply(self, staged: Staged, profile_dir: Path | None = None) -> None:
@@ -253,16 +267,19 @@ class SessionBackups:
             shutil.rmtree(staged.folder, ignore_errors=True)
         self._restoring = (staged.source, self._clock())
         seconds = round(time.monotonic() - started, 3)
-        logger.warning("session login storage restored from %s", staged.source)
+        logger.info("session login storage restored from %s", staged.source)
         self.events.emit("session_restore_applied", file=str(staged.source), seconds=seconds)
 
     def stage_for_restore(self, path: Path | None = None) -> Staged:
-        """Stage `path`, or the newest backup that decrypts (manual restore). Raises BackupRejected, NoUsableBackup."""
+        """Stage `path`, or the newest backup that decrypts (manual restore). Raises BackupRejected, NoUsableBackup,
+        SessionKeyError; logs nothing (the caller says the error, once)."""
         if path is not None:
             return self.stage(path)
-        staged = self.stage_first(self.files())
+        refused: list[str] = []
+        staged = self.stage_first(self.files(), refused)
         if staged is None:
-            raise NoUsableBackup(f"no session backup in {self.folder} could be restored")
+            why = f" ({'; '.join(refused[:3])}{'; ...' if len(refused) > 3 else ''})" if refused else ""
+            raise NoUsableBackup(f"no session backup in {self.folder} could be restored{why}")
         return staged
 
     # -- automatic restore bookkeeping (called by the session on each probe) ----------------------------------
@@ -319,8 +336,3 @@ class SessionBackups:
             self.events.emit("session_restored", file=str(path), seconds=round(self._clock() - since, 3))
             logger.warning("WhatsApp is ready again from session backup %s", path.name)
         self._restoring = self._candidates = None
-
-
-class _Sink:
-    def write(self, data: bytes, /) -> int:
-        return len(data)

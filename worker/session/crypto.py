@@ -1,33 +1,44 @@
-"""Session backup encryption: scrypt (salt per file) + AES-256-GCM, streamed, behind a versioned header.
+"""Session backup encryption: scrypt (salt per file) + AES-256-GCM in authenticated chunks, behind a versioned header.
 
-File layout (all integers unsigned bytes):
+File layout, format version 2 (all integers unsigned bytes):
 
     0   8  magic b"CTSESSBK"
-    8   1  format version (1)
+    8   1  format version (2)
     9   1  key derivation (1 = scrypt)
     10  1  scrypt log2(n)
     11  1  scrypt r
     12  1  scrypt p
     13 16  salt
-    29 12  GCM nonce
-    41  .. ciphertext
-    -16 16 GCM tag
+    29  7  nonce prefix
+    36  1  log2(chunk size) (20: 1 MiB)
+    37  .. chunks: AES-GCM ciphertext of one chunk of plaintext, then its 16-byte tag; every chunk holds a whole
+           chunk size of plaintext but the last, which holds 0 up to a chunk size. The nonce of chunk i is
+           prefix + i (4 bytes, big-endian) + 1 for the last chunk else 0 (the STREAM construction), so chunks cannot
+           be reordered, dropped or cut off at a chunk boundary unnoticed.
 
-The whole header is authenticated (GCM associated data), so a flipped header byte is refused like a flipped
-ciphertext byte. The passphrase comes from $CONTINUITY_SESSION_KEY or `[session] key_file`, never from
-continuity.toml, and never reaches a log line or an event.
+The whole header is authenticated with every chunk (GCM associated data), so a flipped header byte is refused like
+a flipped ciphertext byte. `decrypt_file` authenticates the whole file before it writes a byte, and each chunk again
+before its plaintext is written: a tampered backup yields no plaintext at all.
+
+Format version 1 (written before chunking, still read): the same first 29 bytes, a 12-byte nonce, one GCM
+ciphertext of the whole plaintext, its 16-byte tag at the end. Its plaintext can only be checked whole, so it is
+checked whole before the pass that writes it.
+
+The passphrase comes from $CONTINUITY_SESSION_KEY or `[session] key_file`, never from continuity.toml, and never
+reaches a log line or an event.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from continuity.watchdog.config import SessionConfig
@@ -35,14 +46,17 @@ from continuity.watchdog.home import Home
 
 KEY_ENV = "CONTINUITY_SESSION_KEY"
 MAGIC = b"CTSESSBK"
-VERSION = 1
+VERSION = 2  # written; 1 (one GCM stream) is still read
 KDF_SCRYPT = 1
 SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 15, 8, 1  # 32 MiB, ~0.1 s per derivation
-HEADER_SIZE = 41
+LOG2_CHUNK = 20  # 1 MiB of plaintext a chunk
+HEADER_SIZE = 37  # version 2
+HEADER_SIZE_V1 = 41
 TAG_SIZE = 16
-CHUNK = 1 << 20
+READ_SIZE = 1 << 20  # version 1: bytes read at a time
 # Bounds a header may ask for: a tampered header must not make us allocate gigabytes before the tag check.
-_LOG2_N_RANGE, _R_RANGE, _P_RANGE = range(10, 21), range(1, 33), range(1, 9)
+_LOG2_N_RANGE, _R_RANGE, _P_RANGE, _LOG2_CHUNK_RANGE = range(10, 21), range(1, 33), range(1, 9), range(12, 25)
+_AUTH_FAILED = "authentication failed: wrong passphrase, or the file was changed or damaged"
 
 
 class Writable(Protocol):
@@ -66,26 +80,46 @@ def _derive(passphrase: bytes, salt: bytes, log2_n: int, r: int, p: int) -> byte
     return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(passphrase)
 
 
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+
+
 class EncryptingWriter:
-    """A write-only binary stream: bytes written are encrypted into `dst`; `close()` appends the tag."""
+    """A write-only binary stream: bytes written are encrypted into `dst`, a chunk at a time; `close()` writes the
+    last chunk (it must be called: a file without its last chunk is refused)."""
 
     def __init__(
-        self, dst: BinaryIO, passphrase: bytes, *, log2_n: int = SCRYPT_LOG2_N, r: int = SCRYPT_R, p: int = SCRYPT_P
+        self,
+        dst: BinaryIO,
+        passphrase: bytes,
+        *,
+        log2_n: int = SCRYPT_LOG2_N,
+        r: int = SCRYPT_R,
+        p: int = SCRYPT_P,
+        log2_chunk: int = LOG2_CHUNK,
     ) -> None:
         if not passphrase:
             raise SessionKeyError("the session backup passphrase is empty")
-        salt, nonce = os.urandom(16), os.urandom(12)
-        header = MAGIC + bytes((VERSION, KDF_SCRYPT, log2_n, r, p)) + salt + nonce
-        assert len(header) == HEADER_SIZE
-        key = _derive(passphrase, salt, log2_n, r, p)
-        self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
-        self._encryptor.authenticate_additional_data(header)
+        salt, self._prefix = os.urandom(16), os.urandom(7)
+        self._header = MAGIC + bytes((VERSION, KDF_SCRYPT, log2_n, r, p)) + salt + self._prefix + bytes((log2_chunk,))
+        assert len(self._header) == HEADER_SIZE
+        self._aead = AESGCM(_derive(passphrase, salt, log2_n, r, p))
+        self._chunk, self._index, self._buffer = 1 << log2_chunk, 0, bytearray()
         self._dst = dst
-        self._dst.write(header)
+        self._dst.write(self._header)
         self.closed = False
 
+    def _seal(self, plain: bytes, *, last: bool) -> None:
+        if self._index >= 1 << 32:
+            raise OverflowError("a session backup holds at most 2**32 chunks")
+        self._dst.write(self._aead.encrypt(_nonce(self._prefix, self._index, last), plain, self._header))
+        self._index += 1
+
     def write(self, data: bytes) -> int:
-        self._dst.write(self._encryptor.update(data))
+        self._buffer += data
+        while len(self._buffer) > self._chunk:  # a whole chunk is sealed once more follows: the last is marked
+            self._seal(bytes(self._buffer[: self._chunk]), last=False)
+            del self._buffer[: self._chunk]
         return len(data)
 
     def flush(self) -> None:
@@ -94,47 +128,119 @@ class EncryptingWriter:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._dst.write(self._encryptor.finalize())
-            self._dst.write(self._encryptor.tag)
+            self._seal(bytes(self._buffer), last=True)
+            self._buffer.clear()
             self._dst.flush()
 
 
-def decrypt_file(path: Path, passphrase: bytes, dst: Writable) -> None:
-    """Decrypt backup `path` into `dst`. Raises BackupRejected; then `dst` holds unauthenticated bytes: discard it."""
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file (a FIFO would block the open or the reads)."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as src:
-            header = src.read(HEADER_SIZE)
-            if len(header) < HEADER_SIZE or header[:8] != MAGIC:
-                raise BackupRejected(path, "not a Continuity session backup (bad header)")
-            version, kdf, log2_n, r, p = header[8:13]
-            if version != VERSION or kdf != KDF_SCRYPT:
-                raise BackupRejected(path, f"unsupported backup format version {version} (kdf {kdf})")
-            if log2_n not in _LOG2_N_RANGE or r not in _R_RANGE or p not in _P_RANGE:
-                raise BackupRejected(path, "tampered header (scrypt parameters out of range)")
-            if size < HEADER_SIZE + TAG_SIZE:
-                raise BackupRejected(path, "truncated file")
-            src.seek(size - TAG_SIZE)
-            tag = src.read(TAG_SIZE)
-            src.seek(HEADER_SIZE)
-            key = _derive(passphrase, header[13:29], log2_n, r, p)
-            decryptor = Cipher(algorithms.AES(key), modes.GCM(header[29:41], tag)).decryptor()
-            decryptor.authenticate_additional_data(header)
-            left = size - HEADER_SIZE - TAG_SIZE
-            while left > 0:
-                chunk = src.read(min(CHUNK, left))
-                if not chunk:
-                    raise BackupRejected(path, "truncated file")
-                left -= len(chunk)
-                dst.write(decryptor.update(chunk))
-            try:
-                dst.write(decryptor.finalize())
-            except InvalidTag:
-                raise BackupRejected(
-                    path, "authentication failed: wrong passphrase, or the file was changed or damaged"
-                ) from None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise BackupRejected(path, f"cannot read it: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BackupRejected(path, "not a regular file (a FIFO, a device or a folder?)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_some(src: BinaryIO, path: Path, count: int) -> bytes:
+    try:
+        return src.read(count)
+    except OSError as exc:
+        raise BackupRejected(path, f"cannot read it: {exc.strerror or exc}") from exc
+
+
+def _read_header(src: BinaryIO, path: Path, size: int) -> bytes:
+    start = _read_some(src, path, 13)
+    if len(start) < 13 or start[:8] != MAGIC:
+        raise BackupRejected(path, "not a Continuity session backup (bad header)")
+    version, kdf, log2_n, r, p = start[8:13]
+    if version not in (1, VERSION) or kdf != KDF_SCRYPT:
+        raise BackupRejected(path, f"unsupported backup format version {version} (kdf {kdf})")
+    if log2_n not in _LOG2_N_RANGE or r not in _R_RANGE or p not in _P_RANGE:
+        raise BackupRejected(path, "tampered header (scrypt parameters out of range)")
+    length = HEADER_SIZE if version == VERSION else HEADER_SIZE_V1
+    header = start + _read_some(src, path, length - 13)
+    if len(header) < length:
+        raise BackupRejected(path, "not a Continuity session backup (bad header)")
+    if version == VERSION and header[36] not in _LOG2_CHUNK_RANGE:
+        raise BackupRejected(path, "tampered header (chunk size out of range)")
+    if size < len(header) + TAG_SIZE:
+        raise BackupRejected(path, "truncated file")
+    return header
+
+
+def _exactly(src: BinaryIO, path: Path, count: int) -> bytes:
+    data = _read_some(src, path, count)
+    if len(data) != count:
+        raise BackupRejected(path, "truncated file")
+    return data
+
+
+def _chunks(src: BinaryIO, path: Path, header: bytes, size: int, key: bytes) -> Iterator[bytes]:
+    """The plaintext of version 2, a chunk at a time, each authenticated before it is yielded."""
+    aead, prefix, whole = AESGCM(key), header[29:36], (1 << header[36]) + TAG_SIZE
+    body = size - HEADER_SIZE
+    count = max(1, -(-body // whole))
+    last_size = body - (count - 1) * whole
+    if last_size < TAG_SIZE:
+        raise BackupRejected(path, "truncated file")
+    if count > 1 << 32:
+        raise BackupRejected(path, "too large to be a session backup")
+    for index in range(count):
+        last = index == count - 1
+        data = _exactly(src, path, last_size if last else whole)
+        yield aead.decrypt(_nonce(prefix, index, last), data, header)
+
+
+def _stream_v1(src: BinaryIO, path: Path, header: bytes, size: int, key: bytes) -> Iterator[bytes]:
+    """The plaintext of version 1: authenticated only as a whole, when the last piece has been yielded."""
+    src.seek(size - TAG_SIZE)
+    tag = _exactly(src, path, TAG_SIZE)
+    src.seek(HEADER_SIZE_V1)
+    decryptor = Cipher(algorithms.AES(key), modes.GCM(header[29:41], tag)).decryptor()
+    decryptor.authenticate_additional_data(header)
+    left = size - HEADER_SIZE_V1 - TAG_SIZE
+    while left > 0:
+        data = _exactly(src, path, min(READ_SIZE, left))
+        left -= len(data)
+        yield decryptor.update(data)
+    yield decryptor.finalize()
+
+
+def _read(path: Path, passphrase: bytes, dst: Writable | None) -> None:
+    """Authenticate the whole of `path`; then, when `dst` is given, decrypt it into `dst` (a second pass, in which
+    each chunk of version 2 is authenticated again before it is written)."""
+    with _open_regular(path) as src:
+        size = os.fstat(src.fileno()).st_size
+        header = _read_header(src, path, size)
+        key = _derive(passphrase, header[13:29], header[10], header[11], header[12])
+        plaintext = _chunks if header[8] == VERSION else _stream_v1
+        for out in (None, dst) if dst is not None else (None,):
+            src.seek(len(header))
+            try:
+                for piece in plaintext(src, path, header, size, key):
+                    if out is not None:
+                        out.write(piece)  # an OSError here is the target's: raised as it is
+            except InvalidTag:
+                raise BackupRejected(path, _AUTH_FAILED) from None
+
+
+def verify_file(path: Path, passphrase: bytes) -> None:
+    """Check that `path` is a session backup that authenticates with `passphrase`. Raises BackupRejected."""
+    _read(path, passphrase, None)
+
+
+def decrypt_file(path: Path, passphrase: bytes, dst: Writable) -> None:
+    """Decrypt backup `path` into `dst`. Raises BackupRejected, and then has written nothing to `dst`: the whole
+    file is authenticated before the pass that writes. (Were the file changed between the two passes, version 2
+    still writes only authenticated chunks and stops at the first changed one; version 1 can only tell at its end.)"""
+    _read(path, passphrase, dst)
 
 
 def key_file_problem(path: Path, home: Home) -> str | None:

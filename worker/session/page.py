@@ -62,7 +62,9 @@ class Page:
         self.bad_selectors: set[str] = set()
 
     def _bounded(self, timeout_s: float, call: Callable[[], T]) -> T:
-        config = getattr(self.driver.command_executor, "_client_config", None)
+        # Recent selenium (4.51 here) offers RemoteConnection.client_config; older releases only _client_config.
+        executor = self.driver.command_executor
+        config = getattr(executor, "client_config", None) or getattr(executor, "_client_config", None)
         if config is not None:
             config.timeout = timeout_s
         started = time.monotonic()

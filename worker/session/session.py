@@ -75,7 +75,7 @@ class WhatsAppSession(BrowserLife):
         self._navigated_at = -1e9
         self._alive: Callable[[], None] = lambda: None  # the worker loop's beat_if_due, once attached
         self._profile_size_at: float | None = None
-        self._profile_mb_value: float | None = None
+        self._profile_mib_value: float | None = None
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[str], None]] = []
         self.on_reconnecting: list[Callable[[int], None]] = []
@@ -314,7 +314,7 @@ class WhatsAppSession(BrowserLife):
             "linked": self.was_linked(),
             "needs_qr_scan": self.state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT),
             "qr": self.qr_payload,
-            "profile_mb": self._profile_mb(),
+            "profile_mib": self._profile_mib(),  # MiB, the unit of session_max_mb and of the trimmer
             "session_max_mb": self.wa.session_max_mb,
             "session_backups": self.backups.status(),
             **self.watch.status(self.page),
@@ -333,8 +333,8 @@ class WhatsAppSession(BrowserLife):
             self.sender.health.stalled if self.sender else None,
         )
 
-    def _profile_mb(self) -> float | None:
-        """The profile's size, measured at most every PROFILE_SIZE_EVERY_S seconds (a directory walk)."""
+    def _profile_mib(self) -> float | None:
+        """The profile's size in MiB, measured at most every PROFILE_SIZE_EVERY_S seconds (a directory walk)."""
         now = self._clock()
         if self._profile_size_at is None or now - self._profile_size_at >= PROFILE_SIZE_EVERY_S:
             self._profile_size_at = now
@@ -343,8 +343,8 @@ class WhatsAppSession(BrowserLife):
                 for name in files:
                     with contextlib.suppress(OSError):
                         total += os.lstat(os.path.join(root, name)).st_size
-            self._profile_mb_value = round(total / 1e6, 1)
-        return self._profile_mb_value
+            self._profile_mib_value = round(total / 2**20, 1)
+        return self._profile_mib_value
 
     def action_handlers(self) -> dict[str, Handler]:
         """The control actions this session answers (run/control/, the CLI and the API)."""

@@ -16,6 +16,7 @@ from ._errors import (
     StoreCorrupt,
     StoreError,
     StoreLocked,
+    StoreUnavailable,
     StoreWriteError,
     TokenNotFound,
 )
@@ -23,11 +24,12 @@ from ._imports import parse_import
 from ._ledger import Ledger
 from ._outbox import CLAIMED, FAILED, PENDING, SENT, Outbox, normalize_phone
 from ._tokens import TokenStore, TokenTransaction
-from ._validate import MAX_RECORD_BYTES
+from ._validate import MAX_NESTING, MAX_RECORD_BYTES, loads
 
 __all__ = [
     "CLAIMED",
     "FAILED",
+    "MAX_NESTING",
     "MAX_RECORD_BYTES",
     "PENDING",
     "SENT",
@@ -42,10 +44,12 @@ __all__ = [
     "StoreCorrupt",
     "StoreError",
     "StoreLocked",
+    "StoreUnavailable",
     "StoreWriteError",
     "TokenNotFound",
     "TokenStore",
     "TokenTransaction",
+    "loads",
     "normalize_phone",
     "parse_import",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -29,7 +30,7 @@ from continuity.watchdog.home import Home
 
 from . import _segments as segments
 from . import _snapshot as snap
-from ._errors import StoreLocked, StoreWriteError
+from ._errors import StoreError, StoreLocked, StoreWriteError, unavailable
 from ._journal import Journal, Parsed, frame
 
 logger = logging.getLogger("continuity.store")
@@ -144,9 +145,17 @@ class DurableMap:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def _open(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self._locked():
-            self._full_load_locked()
+        """Create the data directory and load; StoreUnavailable when its files cannot be opened or created."""
+        try:
+            if self.data_dir.exists() and not self.data_dir.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a directory", str(self.data_dir))
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with self._locked():
+                self._full_load_locked()
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise unavailable(f"cannot open the {self.NAME} store in {self.data_dir}", exc) from exc
 
     def close(self) -> None:
         """Release the journal descriptor; the object must not be used afterwards."""
@@ -170,6 +179,8 @@ class DurableMap:
                     f"{self.lock_path} is held by another process for more than {self.lock_timeout:g} s; "
                     "nothing was changed"
                 ) from exc
+            except OSError as exc:  # a read-only disk, permissions, a directory in its place
+                raise unavailable(f"cannot open the lock file {self.lock_path}", exc) from exc
             try:
                 yield
             finally:
@@ -306,9 +317,17 @@ class DurableMap:
 
     # -- backups ---------------------------------------------------------------------------------------------
     def backup(self) -> Path:
-        """Write a verified backup now (whatever the interval); returns its path."""
+        """Write a verified backup now (whatever the interval); returns its path. StoreWriteError when it cannot
+        be written or verified (full disk, I/O error)."""
         with self._writing():
-            return self._backup_locked()
+            try:
+                return self._backup_locked()
+            except StoreError:
+                raise
+            except OSError as exc:
+                raise StoreWriteError(
+                    exc.errno, f"could not write a backup in {self.backup_dir}: {exc.strerror or exc}"
+                ) from exc
 
     def maybe_backup(self) -> Path | None:
         """A backup if `backup_interval` seconds passed since the newest one and something changed since."""

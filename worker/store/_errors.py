@@ -13,8 +13,20 @@ class StoreLocked(StoreError, TimeoutError):
     """Another process held the store's lock longer than `lock_timeout` seconds; nothing was changed."""
 
 
-class StoreWriteError(StoreError, OSError):
+class _StoreOSError(StoreError, OSError):
+    """A store error that is an OSError; its text is the message alone (OSError would prefix "[Errno N]")."""
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
+class StoreWriteError(_StoreOSError):
     """The journal or snapshot could not be written (full disk, I/O error); nothing was changed."""
+
+
+class StoreUnavailable(_StoreOSError):
+    """The store's files cannot be opened or created (a read-only disk, permissions, something in the way);
+    nothing was changed."""
 
 
 class RecordTooLarge(StoreError, ValueError):
@@ -44,5 +56,13 @@ class InvalidPhone(StoreError, ValueError):
     """A phone number is not 8-15 digits with the country code."""
 
 
-class StoreCorrupt(StoreError, OSError):
+class StoreCorrupt(_StoreOSError):
     """The store's files are damaged and no valid backup could replace them."""
+
+
+def unavailable(what: str, exc: OSError) -> StoreUnavailable:
+    """StoreUnavailable saying `what` could not be done and why, naming the file when `what` does not."""
+    reason = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) not in what:
+        reason = f"{exc.filename}: {reason}"
+    return StoreUnavailable(exc.errno, f"{what}: {reason}")

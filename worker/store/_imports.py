@@ -3,11 +3,11 @@ lines, or a snapshot of this store."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ._errors import ImportFormatError
+from ._errors import ImportFormatError, InvalidRecord
 from ._snapshot import records_from_json
+from ._validate import loads
 
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
@@ -23,13 +23,15 @@ def parse_import(data: bytes, *, what: str = "import file") -> list[dict[str, An
     if not text.strip():
         raise ImportFormatError(f"{what} is empty: nothing was imported")
     try:
-        obj = json.loads(text)
+        obj = loads(text, what=what)
+    except InvalidRecord as exc:
+        raise ImportFormatError(f"{exc}: nothing was imported") from exc
     except ValueError as whole_error:
         return _json_lines(text, what, whole_error)
     if isinstance(obj, dict) and str(obj.get("format", "")).startswith("continuity.") and "tokens" in obj:
         obj = obj["tokens"]
     try:
-        return records_from_json(obj, what=what)
+        return records_from_json(obj, what=what, keys_are_ids=True)
     except ValueError as exc:
         raise ImportFormatError(f"{exc}: nothing was imported") from exc
 
@@ -41,7 +43,9 @@ def _json_lines(text: str, what: str, whole_error: ValueError) -> list[dict[str,
     records = []
     for number, line in lines:
         try:
-            record = json.loads(line)
+            record = loads(line, what=f"{what} line {number}")
+        except InvalidRecord as exc:
+            raise ImportFormatError(f"{exc}: nothing was imported") from exc
         except ValueError as exc:
             raise ImportFormatError(f"{what} line {number} is not valid JSON ({exc}): nothing was imported") from exc
         if not isinstance(record, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,12 +11,14 @@ from continuity.watchdog.atomicfile import remove_orphan_temp_files
 
 from . import _segments as segments
 from . import _snapshot as snap
-from ._errors import StoreCorrupt
+from ._errors import StoreCorrupt, unavailable
 
 if TYPE_CHECKING:
     from ._engine import DurableMap, Record
 
 logger = logging.getLogger("continuity.store")
+
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def _read_snapshot(m: DurableMap) -> tuple[bool, int | None, dict[str, Record] | None, str | None]:
@@ -24,8 +27,10 @@ def _read_snapshot(m: DurableMap) -> tuple[bool, int | None, dict[str, Record] |
         data = m.snapshot_path.read_bytes()
     except FileNotFoundError:
         return False, None, None, None
-    except OSError as exc:  # a disk error
-        return True, None, None, f"unreadable: {exc}"
+    except OSError as exc:
+        if exc.errno in _NOT_ALLOWED:  # not damaged: this process may not read it
+            raise unavailable(f"cannot read {m.snapshot_path}", exc) from exc
+        return True, None, None, f"unreadable: {exc}"  # a disk error
     try:
         gen, items = snap.parse(data, items_key=m.ITEMS_KEY, what=m.snapshot_path.name)
     except ValueError as exc:
@@ -38,6 +43,13 @@ def _move_aside(m: DurableMap, path: Any, what: str) -> str:
         return str(snap.move_aside(path, now=m._clock()))
     except OSError as exc:
         raise StoreCorrupt(exc.errno, f"{what} {path} is damaged and cannot be moved aside: {exc}") from exc
+
+
+def journal_damaged(m: DurableMap, exc: Exception) -> None:
+    """Move a journal that cannot be read aside (never deleted) and record it."""
+    moved = _move_aside(m, m.journal_path, "journal")
+    logger.error("%s: journal damaged (%s); moved to %s", m.NAME, exc, moved)
+    m._events.emit("journal_damaged", store=m.NAME, error=str(exc), moved_to=moved)
 
 
 def load_state(m: DurableMap) -> None:
@@ -54,10 +66,12 @@ def load_state(m: DurableMap) -> None:
         j_gen = m._journal.gen
     except FileNotFoundError:
         pass
-    except (OSError, ValueError) as exc:
-        moved = _move_aside(m, m.journal_path, "journal")
-        logger.error("%s: journal damaged (%s); moved to %s", m.NAME, exc, moved)
-        m._events.emit("journal_damaged", store=m.NAME, error=str(exc), moved_to=moved)
+    except OSError as exc:
+        if exc.errno in _NOT_ALLOWED:  # the file is fine; this process may not write it: say so, touch nothing
+            raise unavailable(f"cannot open {m.journal_path} for writing", exc) from exc
+        journal_damaged(m, exc)
+    except ValueError as exc:
+        journal_damaged(m, exc)
 
     compact_to: int | None = None
     new_journal = False

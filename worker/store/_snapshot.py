@@ -39,13 +39,18 @@ def render(*, kind: str, items_key: str, gen: int, records: Iterable[dict[str, A
     return head + body + (b"\n]}\n" if body else b"]}\n")
 
 
-def records_from_json(obj: Any, *, what: str) -> list[dict[str, Any]]:
-    """Records from a list of records or a dict keyed by id (the key becomes "id"); ValueError else."""
+def records_from_json(obj: Any, *, what: str, keys_are_ids: bool = False) -> list[dict[str, Any]]:
+    """Records from a list of records or a dict keyed by id (the key becomes "id"); ValueError else.
+
+    With `keys_are_ids` (an import), a record of a dict whose own "id" differs from its key is a ValueError; else
+    (reading a seed's snapshot) the record's own "id" wins, as it always did."""
     if isinstance(obj, dict):
         out = []
         for key, value in obj.items():
             if not isinstance(value, dict):
                 raise ValueError(f"{what}: the value for {key!r} is not an object")
+            if keys_are_ids and "id" in value and value["id"] != key:
+                raise ValueError(f"{what}: the record under key {key!r} has a different id {value['id']!r}")
             out.append({"id": key, **value})
         return out
     if isinstance(obj, list):
