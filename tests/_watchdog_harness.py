@@ -93,3 +93,31 @@ def stop_watchdog(proc: subprocess.Popen[str], timeout: float = 15.0) -> str:
         proc.terminate()
     out, _ = proc.communicate(timeout=timeout)
     return out
+
+
+def assert_each_sigterm_arrives(script: str, home: Home, *, count: int, who: str) -> None:
+    """Run `script` (it prints "ready", then "stop seen" once per stop it notices) and send it `count` SIGTERMs one
+    by one: each must be seen within 5 s, else its handler deadlocked."""
+    import queue
+    import signal
+    import threading
+
+    import pytest
+
+    child = subprocess.Popen([sys.executable, "-c", script, str(home.root)], stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert child.stdout is not None
+    stdout = child.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=30) == "ready\n"
+        for sent in range(1, count + 1):
+            child.send_signal(signal.SIGTERM)
+            try:
+                seen = lines.get(timeout=5)
+            except queue.Empty:
+                pytest.fail(f"SIGTERM {sent} never reached the loop: the {who} deadlocked in its handler")
+            assert seen == "stop seen\n"
+    finally:
+        child.kill()
+        child.wait(timeout=10)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import configparser
 import contextlib
 import os
-import queue
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from continuity.watchdog import boot
 from continuity.watchdog.cli import cli
 from continuity.watchdog.home import Home
 from continuity.watchdog.instance import running_watchdog
-from tests._watchdog_harness import wait_for, write_config
+from tests._watchdog_harness import assert_each_sigterm_arrives, wait_for, write_config
 
 NS = {"t": boot.TASK_NS}
 REPO = Path(__file__).resolve().parent.parent
@@ -330,22 +328,4 @@ while True:
 @pytest.mark.skipif(sys.platform == "win32", reason="`stop` signals the watchdog on POSIX only")
 def test_stop_signals_never_deadlock_the_watchdog(home: Home) -> None:
     """Each of 5000 SIGTERMs reaches the supervisor's loop; none deadlocks the handler on the wake Event's lock."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", STOP_SIGNAL_STORM, str(home.root)], stdout=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert child.stdout is not None
-    stdout = child.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        assert lines.get(timeout=30) == "ready\n"
-        for sent in range(1, 5001):
-            child.send_signal(signal.SIGTERM)
-            try:
-                seen = lines.get(timeout=5)
-            except queue.Empty:
-                pytest.fail(f"SIGTERM {sent} never reached the loop: the watchdog deadlocked in its handler")
-            assert seen == "stop seen\n"
-    finally:
-        child.kill()
-        child.wait(timeout=10)
+    assert_each_sigterm_arrives(STOP_SIGNAL_STORM, home, count=5000, who="watchdog")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
-import signal
-import subprocess
 import sys
 import threading
 from typing import Any
@@ -22,7 +19,7 @@ from continuity.worker.jobs import Job, JobContext, JobRunner, load_callable
 from continuity.worker.notify import NotifyJob, template_fields
 from continuity.worker.sending import FAILED, RETRY, SENT, OutboxSender, SendOutcome
 from continuity.worker.store import Ledger, Outbox, TokenStore
-from tests._watchdog_harness import events
+from tests._watchdog_harness import assert_each_sigterm_arrives, events
 
 
 class Clock:
@@ -302,22 +299,4 @@ while True:  # spins through Event.wait, which holds the Event's lock for most o
 @pytest.mark.skipif(sys.platform == "win32", reason="the watchdog stops the worker with SIGTERM on POSIX only")
 def test_stop_signals_never_deadlock_the_worker(home: Home) -> None:
     """Each of 3000 SIGTERMs reaches the worker's loop; none deadlocks the handler on stop_requested's lock."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", WORKER_STOP_STORM, str(home.root)], stdout=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert child.stdout is not None
-    stdout = child.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        assert lines.get(timeout=30) == "ready\n"
-        for sent in range(1, 3001):
-            child.send_signal(signal.SIGTERM)
-            try:
-                seen = lines.get(timeout=5)
-            except queue.Empty:
-                pytest.fail(f"SIGTERM {sent} never reached the loop: the worker deadlocked in its handler")
-            assert seen == "stop seen\n"
-    finally:
-        child.kill()
-        child.wait(timeout=10)
+    assert_each_sigterm_arrives(WORKER_STOP_STORM, home, count=3000, who="worker")

@@ -11,9 +11,7 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
-from typing import Any
 
 import psutil
 
@@ -23,6 +21,7 @@ from .events import EventLog
 from .home import Home, undecodable_argument
 from .instance import home_lost, single_instance
 from .logsetup import configure_watchdog_logging
+from .signal_relay import relay_signals
 from .states import WatchdogState
 from .supervisor import EX_CONFIG, Supervisor
 
@@ -47,30 +46,13 @@ def _startup_done() -> None:
 
 
 def _install_stop_signals(supervisor: Supervisor) -> None:
-    """SIGTERM, SIGINT, SIGHUP (SIGBREAK on Windows) ask the supervisor to stop.
-
-    The handler only writes the signal's number to a pipe; a thread reads it and calls request_stop. A Python
-    handler runs in the main thread between two bytecodes, possibly while that thread holds the lock of the
-    supervisor's wake Event (inside wait() or clear()): setting the Event from the handler deadlocked the
-    watchdog, so that `continuity stop` (systemd's ExecStop) waited for it in vain."""
-    read_fd, write_fd = os.pipe()
-    if sys.platform != "win32":
-        os.set_blocking(write_fd, False)  # never block in a handler; a full pipe already holds a stop
-
-    def relay() -> None:
-        while data := os.read(read_fd, 64):
-            for signum in data:
-                supervisor.request_stop(f"received {signal.Signals(signum).name}")
-
-    threading.Thread(target=relay, name="stop-signals", daemon=True).start()
-
-    def handler(signum: int, _frame: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.write(write_fd, bytes([signum]))
-
-    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+    """SIGTERM, SIGINT, SIGHUP (SIGBREAK on Windows) ask the supervisor to stop, through a relay thread (setting
+    the supervisor's wake Event from the handler itself deadlocked the watchdog: `continuity stop` waited in vain)."""
+    relay_signals(
+        ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"),
+        lambda signum: supervisor.request_stop(f"received {signal.Signals(signum).name}"),
+        thread_name="stop-signals",
+    )
 
 
 def reap_orphans(worker_pid: int | None) -> list[int]:
@@ -97,25 +79,15 @@ def reap_orphans(worker_pid: int | None) -> list[int]:
 
 def _install_orphan_reaper(supervisor: Supervisor) -> None:
     """POSIX: reap adopted orphans as they exit (else every browser restart leaves about four zombies until the
-    worker restarts). SIGCHLD only writes a byte to a pipe (see _install_stop_signals); a thread blocked on it
-    reaps, so this wakes the watchdog once per exit of a child, never on a timer."""
+    worker restarts). SIGCHLD goes through a relay thread, which reaps: one wakeup per exit of a child, no timer."""
     if sys.platform == "win32":
         return
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
 
-    def reaper() -> None:
-        while os.read(read_fd, 64):
-            worker = supervisor.worker
-            reap_orphans(worker.pid if worker is not None else None)
+    def reap(_signum: int) -> None:
+        worker = supervisor.worker
+        reap_orphans(worker.pid if worker is not None else None)
 
-    threading.Thread(target=reaper, name="reap-orphans", daemon=True).start()
-
-    def handler(_signum: int, _frame: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.write(write_fd, b"\0")
-
-    signal.signal(signal.SIGCHLD, handler)
+    relay_signals(("SIGCHLD",), reap, thread_name="reap-orphans")
 
 
 def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) -> list[Callable[[], None]]:

@@ -6,11 +6,9 @@ replaces the worker: the heartbeat never lies about the loop being alive.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from continuity.watchdog.config import Config
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.heartbeat import write_heartbeat
 from continuity.watchdog.home import Home
+from continuity.watchdog.signal_relay import relay_signals
 
 logger = logging.getLogger("continuity.worker")
 
@@ -76,30 +75,14 @@ class WorkerLoop:
         self.stop_requested.set()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM / SIGINT / Windows CTRL_BREAK ask for a graceful stop.
-
-        The handler only writes the signal's number to a pipe; a thread reads it and calls request_stop. A Python
-        handler runs in the main thread between two bytecodes, possibly while that thread holds the lock of
-        `stop_requested` (inside Event.wait): setting the Event from the handler itself could deadlock the worker,
-        which the watchdog then had to SIGKILL (no clean browser close)."""
-        read_fd, write_fd = os.pipe()
-        if sys.platform != "win32":
-            os.set_blocking(write_fd, False)  # never block in a handler; a full pipe already holds a stop
-
-        def relay() -> None:
-            while data := os.read(read_fd, 64):
-                for signum in data:
-                    self.request_stop(f"received {signal.Signals(signum).name}")
-
-        threading.Thread(target=relay, name="stop-signals", daemon=True).start()
-
-        def handler(signum: int, _frame: Any) -> None:
-            with contextlib.suppress(OSError):
-                os.write(write_fd, bytes([signum]))
-
-        for name in ("SIGTERM", "SIGINT", "SIGBREAK"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), handler)
+        """SIGTERM / SIGINT / Windows CTRL_BREAK ask for a graceful stop, through a relay thread (setting
+        `stop_requested` from the handler itself could deadlock on the Event's lock: the watchdog then had to
+        SIGKILL the worker, and the browser was not closed cleanly)."""
+        relay_signals(
+            ("SIGTERM", "SIGINT", "SIGBREAK"),
+            lambda signum: self.request_stop(f"received {signal.Signals(signum).name}"),
+            thread_name="stop-signals",
+        )
 
     def _news(self) -> tuple[object, ...]:
         values: list[object] = []
