@@ -60,6 +60,10 @@ def test_selector_overrides_are_read_in_order(tmp_path: Path) -> None:
         ("[whatsapp.selectors]\ncompose = 'footer >'\n", "ends with a combinator"),
         ("[whatsapp.selectors]\ncompose = 3\n", "whatsapp.selectors.compose must be a CSS selector string"),
         ("[whatsapp]\nselectors = ['div']\n", "[whatsapp.selectors] must be a table"),
+        ("[notify]\ntemplate = 'New {symbol'\n", "notify.template 'New {symbol' is not a valid template"),
+        ("[notify]\ntemplate = 'Token {0}'\n", "notify.template: {0} must name a token field"),
+        ("[alerts]\nwebhook_url = 'ftp://hooks.example/x'\n", "[alerts] webhook_url must be an http:// or https://"),
+        ("[alerts]\ntelegram_bot_token = 'x'\n", "telegram_bot_token and telegram_chat_id must be set together"),
     ],
 )
 def test_bad_values_name_the_key_and_file(tmp_path: Path, text: str, message: str) -> None:

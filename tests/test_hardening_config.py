@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+from click.testing import CliRunner
 
 from continuity.watchdog import config as config_module
+from continuity.watchdog.cli import cli
 from continuity.watchdog.config import ConfigError, load_config
 from continuity.watchdog.home import Home
 
@@ -230,3 +232,10 @@ def test_health_reads_an_older_workers_mb_as_mib() -> None:
     wa = {"state": "ready", "profile_mb": 510.0, "session_max_mb": 500.0}
     health = assess(watchdog_state="running", heartbeat={"whatsapp": wa}, heartbeat_age_s=1.0, heartbeat_timeout_s=120)
     assert health["session_health"] == "healthy", health
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e308"])
+def test_stop_timeout_option_refuses_what_would_never_end(home: Home, value: str) -> None:
+    """`stop --timeout nan|inf|-1|1e308` is refused by the option itself (exit 2), before anything is waited for."""
+    result = CliRunner().invoke(cli, ["--home", str(home.root), "stop", "--timeout", value])
+    assert result.exit_code == 2 and "--timeout" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,3 +113,21 @@ def interrupt_on_stop_signals() -> None:
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), interrupt)
+
+
+MAX_WAIT_S = 86400.0  # a day: any longer wait is a typo
+
+
+class Seconds(click.FloatRange):
+    """Seconds from 0 to `max_s`: nan, inf and anything longer are refused (they would wait for ever)."""
+
+    name = "seconds"
+
+    def __init__(self, max_s: float) -> None:
+        super().__init__(min=0.0, max=max_s)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds

@@ -19,7 +19,7 @@ import click
 import psutil
 
 from ._oslock import is_locked
-from .cli import CliState, pass_state
+from .cli import MAX_WAIT_S, CliState, Seconds, pass_state
 from .config import WatchdogConfig
 from .home import Home
 from .instance import running_watchdog
@@ -165,7 +165,7 @@ def _why_not_started(home: Home, code: int, lines: list[str], out_path: Path) ->
 @click.command()
 @click.option(
     "--timeout",
-    type=float,
+    type=Seconds(MAX_WAIT_S),
     default=None,
     help="Seconds to wait for the watchdog to stop (default: [watchdog] stop_timeout + 15).",
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 from ._errors import ConfigError
+from .checks import alert_problems, template_fields
 
 WEEK_S = 7 * 86400.0  # the longest any seconds setting may be (a timer beyond it is a typo, and some overflow)
 MAX_COUNT = 1_000_000
@@ -143,7 +144,7 @@ class ApiConfig(NamedTuple):
 
 
 class AlertsConfig(NamedTuple):
-    webhook_url: str = ""  # http(s) URL; a JSON POST per alert (checked when the watchdog starts)
+    webhook_url: str = ""  # http(s) URL; a JSON POST per alert (checked at load)
     telegram_bot_token: str = ""
     telegram_chat_id: str = ""
     telegram_api_base: str = "https://api.telegram.org"  # http(s) URL; tests point it at a local receiver
@@ -314,6 +315,13 @@ def _check_selectors(value: Any, where: str, key: str) -> tuple[tuple[str, str],
 
 
 def _check_cross_field(config: Config, where: str) -> None:
+    try:
+        template_fields(config.notify.template)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    problems = alert_problems(config.alerts)
+    if problems:
+        raise ConfigError(f"{where}: {problems[0]}")
     wd = config.watchdog
     if wd.restart_delay_max < wd.restart_delay:
         raise ConfigError(

@@ -12,12 +12,11 @@ never holds up the tokens after it.
 from __future__ import annotations
 
 import logging
-import string
 import time
 from collections.abc import Callable
 from typing import Any
 
-from continuity.watchdog._errors import ConfigError
+from continuity.watchdog.checks import template_fields
 from continuity.watchdog.config import NotifyConfig
 from continuity.watchdog.events import EventLog
 
@@ -27,27 +26,6 @@ logger = logging.getLogger("continuity.worker.notify")
 
 SENT = "sent"
 MAX_SKIPPED_SHOWN = 20
-
-
-def template_fields(template: str) -> list[str]:
-    """The record fields a template uses; raises ConfigError for a template that cannot be formatted."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(f"notify.template {template!r} is not a valid template: {exc}") from exc
-    fields = []
-    for _literal, name, _spec, conversion in parsed:
-        if name is None:
-            continue
-        if conversion not in (None, "r", "s", "a"):
-            raise ConfigError(f"notify.template {template!r}: unknown conversion !{conversion} (use !r, !s or !a)")
-        if not name.isidentifier():
-            raise ConfigError(
-                f"notify.template: {{{name}}} must name a token field, like {{symbol}} or {{id}} "
-                "(no positions, attributes or indexes)"
-            )
-        fields.append(name)
-    return fields
 
 
 def dedupe_key(token_id: str, phone: str) -> str:

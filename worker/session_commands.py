@@ -4,7 +4,6 @@ restore`."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from continuity.watchdog import control
-from continuity.watchdog.cli import CliState, pass_state
+from continuity.watchdog.cli import MAX_WAIT_S, CliState, Seconds, pass_state
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.heartbeat import read_heartbeat
 from continuity.watchdog.instance import running_watchdog
@@ -22,24 +21,6 @@ from continuity.watchdog.instance import running_watchdog
 @click.group()
 def whatsapp() -> None:
     """Steer the WhatsApp session of the running worker (actions go through run/control/)."""
-
-
-class Seconds(click.FloatRange):
-    """Seconds from 0 to `max_s`: nan, inf and anything longer are refused (they would wait for ever)."""
-
-    name = "seconds"
-
-    def __init__(self, max_s: float) -> None:
-        super().__init__(min=0.0, max=max_s)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        seconds = super().convert(value, param, ctx)
-        if math.isnan(seconds):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        return seconds
-
-
-MAX_WAIT_S = 86400.0  # a day: any longer wait is a typo
 
 
 @whatsapp.command()
