@@ -39,6 +39,7 @@ SECONDS = Rule("positive", max=WEEK_S, bound=_A_WEEK)  # > 0
 SECONDS_OR_ZERO = Rule("non-negative", max=WEEK_S, bound=_A_WEEK)  # >= 0
 COUNT = Rule("positive", max=MAX_COUNT, bound=f"{MAX_COUNT}")
 MIB = Rule("positive", max=MAX_PROFILE_MIB, bound=f"{MAX_PROFILE_MIB:.0f} MiB (1 TiB)")
+HOURS = Rule("positive", max=WEEK_S / 3600.0, bound=f"{WEEK_S / 3600.0:.0f} h (1 week)")  # > 0
 PORT = Rule("port")
 PAIR = Rule("pair", max=WEEK_S, bound=_A_WEEK)  # [first, cap] seconds
 PHONES = Rule("phones")
@@ -101,6 +102,10 @@ class WhatsAppConfig(NamedTuple):
     probe_interval: Annotated[float, SECONDS] = 10.0
     reconnect_backoff: Annotated[tuple[float, ...], PAIR] = (1.0, 60.0)
     session_max_mb: Annotated[float, MIB] = 500.0  # MiB (2**20 bytes), as the profile trimmer and health count
+    # Recycling: the browser is restarted cleanly (login kept) at a quiet moment when the RSS of its whole process
+    # tree is over browser_max_rss_mb (MiB, measured every 60 s) or it has run for browser_max_age_h (hours).
+    browser_max_rss_mb: Annotated[float, MIB] = 1500.0
+    browser_max_age_h: Annotated[float, HOURS] = 24.0
     send_min_interval: Annotated[float, SECONDS_OR_ZERO] = 3.0
     send_ack_timeout: Annotated[float, SECONDS] = 30.0  # s to wait for a message's tick
     loading_timeout: Annotated[float, SECONDS] = 60.0  # s on "Loading your chats" before reload

@@ -136,6 +136,7 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "probe_ms": _OPT_NUMBER, "profile_mib": _OPT_NUMBER, "profile_mb": _OPT_NUMBER,
         "session_max_mb": _OPT_NUMBER, "needs_qr_scan": (bool,), "qr": _OPT_STR, "web_version": _OPT_STR,
         "fallback_roles": (dict,), "bad_selectors": (list,), "unknown_popup": (list, type(None)),
+        "browser_rss_mib": _OPT_NUMBER, "browser_age_h": _OPT_NUMBER, "browser_recycles": (int,),
     },
     "sending": {
         "pending": (int,), "stalled": (bool,), "failing_for_s": _OPT_NUMBER, "consecutive_failures": (int,),

@@ -1,5 +1,6 @@
 """The browser under a WhatsApp session: start, close, restart (with work done while it is closed: session backups,
-a restored login), and whether its process still lives. A mixin of WhatsAppSession (session.py)."""
+a restored login), whether its process still lives, and its recycling (a clean restart when its memory or age is
+over the limit: recycle.py decides). A mixin of WhatsAppSession (session.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import psutil
 
 from continuity.watchdog._errors import ConfigError
 
+from ..browser.memory import tree_rss_bytes
 from .page import Page
+from .recycle import RecyclePolicy
 from .states import WhatsAppState
 
 if TYPE_CHECKING:
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from continuity.watchdog.events import EventLog
     from continuity.watchdog.home import Home
 
+    from ..sending import OutboxSender
     from .backup import SessionBackups, Staged
 
 logger = logging.getLogger("continuity.whatsapp")
@@ -38,12 +42,19 @@ class BrowserLife:
     page: Page | None
     browser_restarts: int
     restart_failures: int
+    recycle: RecyclePolicy
+    sender: OutboxSender | None
+    _pending_step: str | None
     _launcher: Callable[..., Any] | None
     _alive: Callable[[], None]
     _clock: Callable[[], float]
     _next_action_at: float
+    _next_probe: float
 
     def _set_state(self, state: WhatsAppState, reason: str = "") -> None:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
         raise NotImplementedError
 
     def _browser_alive(self) -> bool:
@@ -72,6 +83,7 @@ class BrowserLife:
             self.page.open()
             bad = self.page.invalid_overrides()
             self.restart_failures = 0
+            self.recycle.browser_started()
         except Exception as exc:
             self.restart_failures += 1
             self._close_browser()
@@ -94,6 +106,7 @@ class BrowserLife:
 
     def _close_browser(self) -> None:
         browser, self.browser, self.page = self.browser, None, None
+        self.recycle.browser_stopped()
         if browser is not None:
             with contextlib.suppress(Exception):
                 browser.close()
@@ -108,6 +121,30 @@ class BrowserLife:
         if while_closed is not None:
             while_closed()
         self._start_browser()
+
+    # -- recycling (recycle.py): a clean restart when the browser's memory or age is over its limit -----------
+    def _recycle_if_due(self) -> bool:
+        """Measure the browser's tree when due (psutil, every RSS_MEASURE_EVERY_S s); when a limit is crossed at a
+        quiet moment, restart it cleanly, login kept (not a failure: `browser_recycles`, not `browser_restarts`).
+        Called from the turn, never during a send. True when the browser was restarted."""
+        policy = self.recycle
+        if policy.measure_due():
+            pid = getattr(self.browser, "browser_pid", None)
+            rss = None if pid is None else tree_rss_bytes(pid)
+            policy.observe_rss(None if rss is None else round(rss / 2**20, 1))
+        due = policy.due(ready=self.ready() and self._pending_step is None, sends_waiting=self._sends_waiting)
+        if due is None:
+            return False
+        policy.recycling()
+        logger.info("recycling the browser (%s: %s)", due.reason, due.details)
+        self.events.emit("browser_recycled", reason=due.reason, count=policy.recycles, **due.details)
+        backup = self._backup_closed if self.backups.due() else None  # due anyway: taken while it is closed
+        self._restart_browser(reason=f"recycle ({due.reason})", counted=False, while_closed=backup)
+        self._next_probe = self._clock()  # see the new page at once (no "starting" for a probe interval)
+        return True
+
+    def _sends_waiting(self) -> bool:
+        return self.sender is not None and self.sender.outbox.open_count() > 0
 
     # -- session backups (backup.py): taken and restored only while Chromium is closed ----------------------
     def _backup_closed(self, reason: str = "periodic") -> None:

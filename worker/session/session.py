@@ -24,6 +24,7 @@ from .browser_life import BrowserLife
 from .drift import PageWatch
 from .page import Page, PageHang
 from .qr import clear_qr, write_qr
+from .recycle import RecyclePolicy
 from .security import report_permission_problems
 from .sender import send_message
 from .states import WhatsAppState
@@ -83,6 +84,7 @@ class WhatsAppSession(BrowserLife):
         self.sender: OutboxSender | None = None
         self.backups = SessionBackups(home, config.session, events=self.events, clock=clock, wall_clock=wall_clock)
         self.watch = PageWatch(home, self.wa, events=self.events, clock=clock, wall_clock=wall_clock)
+        self.recycle = RecyclePolicy.for_config(self.wa, clock=clock)
 
     # -- wiring -------------------------------------------------------------------------------------------
     def attach(self, loop: Any, *, outbox: Any, actions: Any) -> None:
@@ -128,6 +130,8 @@ class WhatsAppSession(BrowserLife):
             return 0.0 if self.browser is not None else max(0.0, self._next_action_at - self._clock())
         if not self._browser_alive():
             self._failure(WhatsAppState.BROWSER_DEAD, "the browser process is gone", dead=True)
+            return 0.0
+        if self._recycle_if_due():  # over its memory or age limit, at a quiet moment: a clean restart
             return 0.0
         if self._clock() >= self._next_probe:
             self.probe()
@@ -317,6 +321,7 @@ class WhatsAppSession(BrowserLife):
             "profile_mib": self._profile_mib(),  # MiB, the unit of session_max_mb and of the trimmer
             "session_max_mb": self.wa.session_max_mb,
             "session_backups": self.backups.status(),
+            **self.recycle.status(),  # browser_rss_mib (MiB), browser_age_h (hours), browser_recycles
             **self.watch.status(self.page),
         }
 
@@ -328,6 +333,7 @@ class WhatsAppSession(BrowserLife):
             self.qr_payload,
             self.reconnect_attempts,
             self.browser_restarts,
+            self.recycle.recycles,
             self.watch.version,
             self.watch.unknown_popup,
             self.sender.health.stalled if self.sender else None,
