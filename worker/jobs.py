@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from continuity.watchdog._errors import ConfigError
 from continuity.watchdog.config import JobConfig
@@ -18,6 +18,9 @@ from continuity.watchdog.events import EventLog
 logger = logging.getLogger("continuity.worker.jobs")
 
 MAX_ERROR_CHARS = 500  # of a job's last error, as kept for the heartbeat and events
+# A job that did a slice of a big piece of work returns this: it is called again at the loop's next pass (after the
+# other turns and the heartbeat), not after its interval.
+MORE_WORK: Final = object()
 
 
 @dataclass
@@ -104,8 +107,9 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         started = self._clock()
+        result: object = None
         try:
-            job.function(self.context)
+            result = job.function(self.context)
         except Exception as exc:
             job.errors += 1
             job.consecutive_errors += 1
@@ -126,6 +130,8 @@ class JobRunner:
             job.runs += 1
             job.last_duration_s = self._clock() - started
             job.next_due = started + job.interval_s
+        if result is MORE_WORK:
+            job.next_due = self._clock()
         if job.last_duration_s > job.interval_s:
             job.overruns += 1
             job.next_due = self._clock()  # run again next turn, not in a burst

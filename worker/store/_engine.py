@@ -30,6 +30,7 @@ from continuity.watchdog.home import Home
 
 from . import _segments as segments
 from . import _snapshot as snap
+from ._changes import ChangeLog
 from ._errors import StoreError, StoreLocked, StoreWriteError, unavailable
 from ._journal import Journal, Parsed, frame
 
@@ -122,6 +123,7 @@ class DurableMap:
         events = Path(events_file) if events_file else self.data_dir.parent / "logs" / "events.jsonl"
         self._events = EventLog(events, source=source, clock=clock)
         self._items: dict[str, Record] = {}
+        self._changes = ChangeLog()  # ids changed since a cursor, for readers that follow changes (notify)
         self._mutex = threading.RLock()
         self._flock = filelock.FileLock(
             str(self.lock_path), timeout=lock_timeout, poll_interval=0.001, thread_local=False
@@ -185,6 +187,13 @@ class DurableMap:
                 yield
             finally:
                 self._flock.release()
+
+    def changes_since(self, cursor: int) -> tuple[int, list[str] | None]:
+        """Refresh, then (next cursor, ids put or deleted after `cursor`, oldest first, or None: everything may have
+        changed, e.g. a first call with -1, or a restore since). In memory, per process (`_changes.ChangeLog`)."""
+        with self._mutex:
+            self.refresh()
+            return self._changes.since(cursor)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -257,10 +266,12 @@ class DurableMap:
                 old = self._items.get(op[1])
                 self._items[op[1]] = op[2]
                 self._index_put(op[1], old, op[2])
+                self._changes.note(op[1])
             elif op[0] == "d":
                 gone = self._items.pop(op[1], None)
                 if gone is not None:
                     self._index_del(op[1], gone)
+                    self._changes.note(op[1])
 
     # -- committing ------------------------------------------------------------------------------------------
     def _commit_locked(self, ops: list[Op]) -> None:
@@ -374,3 +385,4 @@ class DurableMap:
         from ._repair import load_state
 
         load_state(self)
+        self._changes.reset()  # loaded whole: to a reader following changes, everything changed

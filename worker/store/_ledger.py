@@ -34,6 +34,8 @@ class Ledger:
         )
         self._mutex = threading.RLock()
         self._ids: dict[str, None] = {}
+        self._order: list[str] = []  # the ids in the order read, each once (changes_since slices it)
+        self._epoch = 0  # +1 whenever ids read before are forgotten (the file replaced or cut)
         self._offset = 0  # end of the last complete line read
         self._ino: int | None = None
 
@@ -57,7 +59,9 @@ class Ledger:
             except FileNotFoundError:
                 return
             if st.st_ino != self._ino or st.st_size < self._offset:
-                self._ids, self._offset, self._ino = {}, 0, st.st_ino
+                if self._ids:
+                    self._epoch += 1
+                self._ids, self._order, self._offset, self._ino = {}, [], 0, st.st_ino
             if st.st_size == self._offset:
                 return
             with open(self.path, "rb") as handle:
@@ -66,8 +70,9 @@ class Ledger:
             end = data.rfind(b"\n") + 1
             for line in data[:end].split(b"\n")[:-1]:
                 ident = line.decode("utf-8", errors="replace").strip()
-                if ident:
+                if ident and ident not in self._ids:
                     self._ids[ident] = None
+                    self._order.append(ident)
             self._offset += end
 
     def ids(self) -> list[str]:
@@ -75,6 +80,22 @@ class Ledger:
         with self._mutex:
             self.refresh()
             return list(self._ids)
+
+    def missing(self, idents: Iterable[str]) -> list[str]:
+        """Those of `idents` not in the ledger, in their order (one refresh for all)."""
+        with self._mutex:
+            self.refresh()
+            return [ident for ident in idents if ident not in self._ids]
+
+    def changes_since(self, cursor: tuple[int, int] | None) -> tuple[tuple[int, int], list[str] | None]:
+        """Refresh, then (next cursor, ids added after `cursor`, oldest first), or None for the ids when ids read
+        before may have been lost since (the file replaced or cut) or for a first call (cursor None)."""
+        with self._mutex:
+            self.refresh()
+            now = (self._epoch, len(self._order))
+            if cursor is None or cursor[0] != self._epoch:
+                return now, None
+            return now, self._order[cursor[1] :]
 
     def __contains__(self, ident: object) -> bool:
         with self._mutex:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from continuity.watchdog.config import PHONE_HELP, phone_digits
@@ -33,31 +34,78 @@ def normalize_phone(raw: str) -> str:
     return digits
 
 
+def _new_message(phone: str, text: str, dedupe_key: str | None, now: float) -> Record:
+    return {
+        "id": f"m{int(now * 1000):x}{secrets.token_hex(4)}",
+        "phone": phone,
+        "text": text,
+        "dedupe_key": dedupe_key,
+        "state": PENDING,
+        "created_at": now,
+        "attempts": 0,
+        "attempts_at": [],
+        "attempted_at": None,
+        "claimed_at": None,
+        "claim_owner": None,
+        "lease_expires_at": None,
+        "retry_at": None,
+        "last_error": None,
+        "unknown_outcome": False,
+        "sent_at": None,
+        "failed_at": None,
+    }
+
+
+def _state_name(record: Record) -> str:
+    """The record's state as counted: pending when it has none (a hand-edited file may hold anything)."""
+    state = record.get("state", PENDING)
+    return state if isinstance(state, str) else str(state)
+
+
 class Outbox(DurableMap):
     """Messages by id; the worker claims them one at a time and reports the outcome."""
 
     NAME, KIND, ITEMS_KEY = "outbox", "outbox", "messages"
     DEFAULT_SOURCE = "outbox"
 
-    # -- indexes: dedupe keys, and the open (pending or claimed) messages in queue order ---------------------
+    # -- indexes: dedupe keys, the open (pending or claimed) messages in queue order, counts per state ----------
     def _rebuild_index(self) -> None:
         self._by_key: dict[str, str] = {}
         self._open_ids: dict[str, None] = {}
+        self._claimed_ids: set[str] = set()  # for counts(): a claim whose lease expired counts as pending
+        self._state_counts: dict[str, int] = dict.fromkeys(STATES, 0)
         for ident, record in self._items.items():
             self._index_put(ident, None, record)
 
     def _index_put(self, ident: str, old: Record | None, new: Record) -> None:
+        if old is not None:
+            self._count(old, -1)
+        self._count(new, +1)
         if new.get("dedupe_key"):
             self._by_key[new["dedupe_key"]] = ident
         if new.get("state") in (PENDING, CLAIMED):
             self._open_ids.setdefault(ident, None)
         else:
             self._open_ids.pop(ident, None)
+        if new.get("state") == CLAIMED:
+            self._claimed_ids.add(ident)
+        else:
+            self._claimed_ids.discard(ident)
 
     def _index_del(self, ident: str, old: Record) -> None:
+        self._count(old, -1)
         if old.get("dedupe_key") and self._by_key.get(old["dedupe_key"]) == ident:
             del self._by_key[old["dedupe_key"]]
         self._open_ids.pop(ident, None)
+        self._claimed_ids.discard(ident)
+
+    def _count(self, record: Record, delta: int) -> None:
+        state = _state_name(record)
+        count = self._state_counts.get(state, 0) + delta
+        if count or state in STATES:
+            self._state_counts[state] = count
+        else:  # an unknown state (a hand-edited file) no message has any more
+            self._state_counts.pop(state, None)
 
     # -- changes ---------------------------------------------------------------------------------------------
     def _put(self, record: Record) -> Record:
@@ -72,33 +120,35 @@ class Outbox(DurableMap):
 
     def enqueue(self, phone: str, text: str, *, dedupe_key: str | None = None) -> tuple[Record, bool]:
         """Queue a message; returns (message, created), or (the existing message, False) for a used key."""
-        phone = normalize_phone(phone)
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
-            raise InvalidRecord(f"a message text must be 1-{MAX_TEXT_CHARS} characters")
+        return self.enqueue_many([(phone, text, dedupe_key)])[0]
+
+    def enqueue_many(self, messages: Iterable[tuple[str, str, str | None]]) -> builtins.list[tuple[Record, bool]]:
+        """Queue (phone, text, dedupe key) messages as one journal record (one fsync), all or none: InvalidPhone,
+        InvalidRecord or RecordTooLarge for any of them queues none. Per message: (message, created), or (the
+        existing message, False) for a key already used (also earlier in `messages`)."""
+        wanted = [(normalize_phone(phone), text, key) for phone, text, key in messages]
+        for _phone, text, _key in wanted:
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+                raise InvalidRecord(f"a message text must be 1-{MAX_TEXT_CHARS} characters")
         with self._writing():
-            if dedupe_key and dedupe_key in self._by_key:
-                return dict(self._items[self._by_key[dedupe_key]]), False
             now = round(self._clock(), 3)
-            record: Record = {
-                "id": f"m{int(now * 1000):x}{secrets.token_hex(4)}",
-                "phone": phone,
-                "text": text,
-                "dedupe_key": dedupe_key,
-                "state": PENDING,
-                "created_at": now,
-                "attempts": 0,
-                "attempts_at": [],
-                "attempted_at": None,
-                "claimed_at": None,
-                "claim_owner": None,
-                "lease_expires_at": None,
-                "retry_at": None,
-                "last_error": None,
-                "unknown_outcome": False,
-                "sent_at": None,
-                "failed_at": None,
-            }
-            return self._put(record), True
+            fresh: dict[str, Record] = {}  # by id, in order
+            fresh_keys: dict[str, str] = {}
+            answers: builtins.list[tuple[str, bool]] = []
+            for phone, text, key in wanted:
+                used = (self._by_key.get(key) or fresh_keys.get(key)) if key else None
+                if used is not None:
+                    answers.append((used, False))
+                    continue
+                record = check_record(_new_message(phone, text, key, now))
+                while record["id"] in self._items or record["id"] in fresh:  # 32 random bits: rare, but never reuse
+                    record = {**record, "id": _new_message(phone, text, key, now)["id"]}
+                fresh[record["id"]] = record
+                if key:
+                    fresh_keys[key] = record["id"]
+                answers.append((record["id"], True))
+            self._commit_locked([["p", ident, record] for ident, record in fresh.items()])
+            return [(dict(self._items[ident]), created) for ident, created in answers]
 
     def claim(self, owner: str, *, lease_s: float = 120.0) -> Record | None:
         """The oldest sendable message, now claimed by `owner` for `lease_s` seconds (an attempt), or None.
@@ -218,14 +268,27 @@ class Outbox(DurableMap):
             return len(self._open_ids)
 
     def counts(self) -> dict[str, int]:
-        """Messages per state; a claim whose lease expired counts as pending."""
+        """Messages per state; a claim whose lease expired counts as pending. From the index: O(claimed)."""
         with self._mutex:
             self.refresh()
             now = self._clock()
-            out = dict.fromkeys(STATES, 0)
-            for record in self._items.values():
-                state = record.get("state", PENDING)
-                if state == CLAIMED and (record.get("lease_expires_at") or 0) <= now:
-                    state = PENDING
-                out[state] = out.get(state, 0) + 1
+            out = dict(self._state_counts)
+            for ident in self._claimed_ids:
+                if (self._items[ident].get("lease_expires_at") or 0) <= now:
+                    out[CLAIMED] -= 1
+                    out[PENDING] += 1
             return out
+
+    def find_states(self, dedupe_keys: Iterable[str]) -> dict[str, str]:
+        """The state of the message queued with each of `dedupe_keys` (keys with no message are left out)."""
+        with self._mutex:
+            self.refresh()
+            found = ((key, self._items.get(self._by_key.get(key) or "")) for key in dedupe_keys)
+            return {key: _state_name(record) for key, record in found if record is not None}
+
+    def dedupe_keys(self, idents: Iterable[str]) -> builtins.list[str]:
+        """The dedupe keys of the messages `idents` (those that exist and have one)."""
+        with self._mutex:
+            self.refresh()
+            records = (self._items.get(ident) for ident in idents)
+            return [r["dedupe_key"] for r in records if r is not None and isinstance(r.get("dedupe_key"), str)]
