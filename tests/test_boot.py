@@ -208,7 +208,14 @@ def test_real_cron_daemon_starts_the_watchdog_at_reboot(tmp_path: Path) -> None:
             boot.write_crontab(boot.crontab_with_entries("", home))
             reboot_flag.unlink(missing_ok=True)
             daemon = subprocess.Popen([CRON, "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            info = wait_for(lambda: running_watchdog(home), timeout=60, what="cron to start the watchdog")
+            # the lock says "running" a moment before the state file is written (state "unknown" meanwhile)
+            info = wait_for(
+                lambda: (
+                    (running_watchdog(home) or {}).get("state") in ("starting", "running") and running_watchdog(home)
+                ),
+                timeout=60,
+                what="cron to start the watchdog (state starting or running)",
+            )
             assert info["state"] in ("starting", "running")
             status = lambda: CliRunner().invoke(cli, ["--home", str(home.root), "status"]).exit_code == 0  # noqa: E731
             wait_for(status, timeout=30, what="`continuity status` to report healthy")
