@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_backup_command_writes_a_verified_backup(home: Home) -> None:
     """tokens backup prints the path of a new backup in data/backups/."""
     run(home, "tokens", "add", "a")
     path = Path(run(home, "tokens", "backup").output.strip())
-    assert path.parent == home.data_dir / "backups" and json.loads(path.read_text())["tokens"][0]["id"] == "a"
+    assert path.parent == home.data_dir / "backups"
+    assert json.loads(gzip.decompress(path.read_bytes()))["tokens"][0]["id"] == "a"
 
 
 def test_send_validates_and_enqueues(home: Home) -> None:

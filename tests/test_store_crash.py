@@ -99,7 +99,7 @@ def test_store_survives_100_sigkills(tmp_path: Path, zygote: subprocess.Popen[st
             assert actual == with_pending, f"run {run}: partial or lost change around {pending}"
             model, in_flight_landed = with_pending, in_flight_landed + 1
     assert commits > KILLS  # the children really committed between kills
-    assert list((data_dir / "backups").glob("tracked_tokens.*.json")), "backups were taken during the runs"
+    assert list((data_dir / "backups").glob("tracked_tokens.*.json.gz")), "backups were taken during the runs"
 
 
 def _outbox_state(box: Outbox) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_invalid_backup_is_skipped_for_an_older_valid_one(home: Home) -> None:
         now[0] += 1
         store.add("b")
         newest = store.backup()
-    newest.write_text(newest.read_text().replace('"b"', '"X"'))
+    newest.write_bytes(gzip.compress(gzip.decompress(newest.read_bytes()).replace(b'"b"', b'"X"')))
     (home.data_dir / "tracked_tokens.json").write_bytes(b"\xff\xfe garbage")
     (home.data_dir / "tracked_tokens.journal").unlink()
     with TokenStore.open(home) as store:
@@ -106,7 +107,7 @@ def test_invalid_backup_without_segments_reports_the_gap(home: Home) -> None:
         now[0] += 1
         store.add("b")
         newest = store.backup()
-    newest.write_text(newest.read_text().replace('"b"', '"X"'))
+    newest.write_bytes(gzip.compress(gzip.decompress(newest.read_bytes()).replace(b'"b"', b'"X"')))
     (home.data_dir / "tracked_tokens.json").write_bytes(b"\xff\xfe garbage")
     (home.data_dir / "tracked_tokens.journal").unlink()
     for segment in (home.data_dir / "backups").glob("tracked_tokens.g*.journal"):

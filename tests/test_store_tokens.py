@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -97,17 +98,17 @@ def test_backups_follow_the_interval_and_the_limit(home: Home) -> None:
     with TokenStore.open(home, backup_interval=30, max_backups=3, clock=lambda: now[0]) as store:
         store.add("a")  # no backup yet: the first one is due at once
         backups = home.data_dir / "backups"
-        assert len(list(backups.glob("tracked_tokens.*.json"))) == 1
+        assert len(list(backups.glob("tracked_tokens.*.json.gz"))) == 1
         store.add("b")
-        assert len(list(backups.glob("*.json"))) == 1, "not due yet"
+        assert len(list(backups.glob("*.json.gz"))) == 1, "not due yet"
         for k in range(5):
             now[0] += 31
             store.add(f"c{k}")
-        assert len(list(backups.glob("*.json"))) == 3
+        assert len(list(backups.glob("*.json.gz"))) == 3
         now[0] += 31
         assert store.maybe_backup() is None, "nothing changed since the last backup"
         forced = store.backup()
-        assert forced.exists() and json.loads(forced.read_text())["count"] == 7
+        assert forced.exists() and json.loads(gzip.decompress(forced.read_bytes()))["count"] == 7
 
 
 def test_seed_format_snapshot_is_adopted(home: Home) -> None:

@@ -25,7 +25,7 @@ from itertools import islice
 from typing import Any
 
 from continuity.watchdog.checks import template_fields
-from continuity.watchdog.config import NotifyConfig
+from continuity.watchdog.config import GROUP_PREFIX, NotifyConfig
 from continuity.watchdog.events import EventLog
 
 from .jobs import MORE_WORK, JobContext
@@ -47,8 +47,12 @@ def token_of(key: str) -> str | None:
     """The token id in a dedupe key made by `dedupe_key` (None for any other key)."""
     if not key.startswith(KEY_PREFIX):
         return None
-    ident, colon, _phone = key[len(KEY_PREFIX) :].rpartition(":")
-    return ident if colon else None
+    rest = key[len(KEY_PREFIX) :]
+    ident, colon, phone = rest.rpartition(":")
+    if colon and phone.isdigit():
+        return ident
+    group = rest.find(":" + GROUP_PREFIX)  # a group recipient ("group:NAME") may hold colons itself
+    return rest[:group] if group >= 0 else (ident if colon else None)
 
 
 class NotifyJob:
@@ -146,14 +150,13 @@ class NotifyJob:
                 missing_from_ledger.append(ident)
                 self._waiting.discard(ident)
             else:
-                candidates.append(record)
-        states = context.outbox.find_states([dedupe_key(r["id"], p) for r in candidates for p in self.recipients])
+                candidates.append((ident, record))  # `ident` is the store's own key: one string per id in memory
+        states = context.outbox.find_states([dedupe_key(i, p) for i, _r in candidates for p in self.recipients])
         settled, unqueued = [], []
-        for record in candidates:
-            ident = record["id"]
+        for ident, record in candidates:
             mine = [states.get(dedupe_key(ident, phone)) for phone in self.recipients]
             if None in mine:
-                unqueued.append(record)
+                unqueued.append((ident, record))
             elif all(state == SENT for state in mine):
                 settled.append(ident)
             else:
@@ -163,12 +166,12 @@ class NotifyJob:
         if settled:
             self._settle(context, settled)
 
-    def _queue(self, context: JobContext, tokens: list[dict[str, Any]]) -> None:
+    def _queue(self, context: JobContext, tokens: list[tuple[str, dict[str, Any]]]) -> None:
         """Queue the messages of `tokens` (one write for all); a token they cannot be made of is skipped (and
         reported), never fatal; the others wait for their messages to be sent."""
         from .store import InvalidRecord, RecordTooLarge  # the store is imported after the first heartbeat
 
-        texts = {token["id"]: text for token in tokens if (text := self._text(token)) is not None}
+        texts = {ident: text for ident, token in tokens if (text := self._text(token)) is not None}
         try:
             self._enqueue(context, texts)
         except (InvalidRecord, RecordTooLarge):  # one of them cannot be a message: find which, one at a time

@@ -20,6 +20,7 @@ from ._errors import (
     StoreWriteError,
     TokenNotFound,
 )
+from ._files import limit_malloc_arenas
 from ._imports import parse_import
 from ._ledger import Ledger
 from ._outbox import CLAIMED, FAILED, PENDING, SENT, Outbox, normalize_phone
@@ -49,6 +50,7 @@ __all__ = [
     "TokenNotFound",
     "TokenStore",
     "TokenTransaction",
+    "limit_malloc_arenas",
     "loads",
     "normalize_phone",
     "parse_import",

@@ -11,16 +11,17 @@ damaged snapshot is restored from the newest backup plus every later journal (`_
 
 from __future__ import annotations
 
-import calendar
 import contextlib
+import copy
 import errno
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import filelock
 
@@ -28,29 +29,23 @@ from continuity.watchdog.atomicfile import write_bytes_atomic
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
+from . import _compaction as compaction
+from . import _follow as follow
 from . import _segments as segments
 from . import _snapshot as snap
 from ._changes import ChangeLog
 from ._errors import StoreError, StoreLocked, StoreWriteError, unavailable
+from ._files import release_free_memory
 from ._journal import Journal, Parsed, frame
 
 logger = logging.getLogger("continuity.store")
 
-Record = dict[str, Any]
+Record = dict[str, Any]  # a record as callers see it; in memory each is kept as its compact JSON (bytes)
 Op = list[Any]  # ["p", id, record] (put the whole record) or ["d", id] (delete)
 StatKey = tuple[int, int, int] | None
 
 
-def _stat_key(path: Path) -> StatKey:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _stamp_seconds(stamp: str) -> float:
-    return calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S")) + int(stamp[15:21]) / 1e6
+_stat_key = follow.stat_key
 
 
 def data_dir_of(where: Home | str | os.PathLike[str]) -> tuple[str, str | None]:
@@ -67,6 +62,7 @@ class DurableMap:
     KIND = "tokens"
     ITEMS_KEY = "tokens"
     DEFAULT_SOURCE = "store"  # "source" of its events
+    DEFAULTS: ClassVar[dict[str, Any]] = {}  # fields not written while they hold this value (read back as it)
 
     @classmethod
     def open(
@@ -79,10 +75,13 @@ class DurableMap:
         source: str | None = None,
         clock: Callable[[], float] = time.time,
         compact_min_bytes: int = 256 * 1024,
+        background: bool = False,
     ) -> Self:
         """Open (creating, repairing or restoring as needed) this map in a Home or in a data directory.
 
         `backup_interval` and `lock_timeout` are seconds. Raises StoreLocked when the lock stays held longer.
+        With `background`, the slow part of automatic compactions and backups runs in a thread of its own (the
+        worker); else in the writing call, after the lock is released.
         """
         data_dir, events = data_dir_of(where)
         store = cls(
@@ -94,6 +93,7 @@ class DurableMap:
             source=source or cls.DEFAULT_SOURCE,
             clock=clock,
             compact_min_bytes=compact_min_bytes,
+            background=background,
         )
         store._open()
         return store
@@ -109,6 +109,7 @@ class DurableMap:
         source: str = "store",
         clock: Callable[[], float] = time.time,
         compact_min_bytes: int = 256 * 1024,
+        background: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.snapshot_path = self.data_dir / f"{self.NAME}.json"
@@ -122,7 +123,8 @@ class DurableMap:
         self._clock = clock
         events = Path(events_file) if events_file else self.data_dir.parent / "logs" / "events.jsonl"
         self._events = EventLog(events, source=source, clock=clock)
-        self._items: dict[str, Record] = {}
+        self._items: dict[str, bytes] = {}  # id -> the record's compact JSON, "id" first (`_snapshot.encode`)
+        self._indexed = type(self)._index_put is not DurableMap._index_put  # a subclass keeps an index
         self._changes = ChangeLog()  # ids changed since a cursor, for readers that follow changes (notify)
         self._mutex = threading.RLock()
         self._flock = filelock.FileLock(
@@ -134,13 +136,18 @@ class DurableMap:
         self._snap_size = 0
         self._last_backup_at: float | None = None  # wall-clock seconds of the newest backup we know of
         self._last_backup_version: tuple[int, int] | None = None
+        self._background = background
+        self._compacting = False  # a switched generation whose snapshot is still being written (`_compaction`)
+        self._deferred: compaction.Pending | None = None  # ... not started yet: started once the lock is released
+        self._thread: threading.Thread | None = None
+        self._lock_depth = 0
 
     # -- hooks for indexes -----------------------------------------------------------------------------------
     def _rebuild_index(self) -> None:
         """Called after the whole state was (re)loaded."""
 
     def _index_put(self, ident: str, old: Record | None, new: Record) -> None:
-        """Called after `ident` was set."""
+        """Called after `ident` was set (`old` is decoded only for a subclass that defines this)."""
 
     def _index_del(self, ident: str, old: Record) -> None:
         """Called after `ident` was removed."""
@@ -160,9 +167,16 @@ class DurableMap:
             raise unavailable(f"cannot open the {self.NAME} store in {self.data_dir}", exc) from exc
 
     def close(self) -> None:
-        """Release the journal descriptor; the object must not be used afterwards."""
+        """Wait for a compaction in flight, release the journal descriptor; the object must not be used afterwards."""
+        self._wait_compaction()
         with self._mutex:
+            self._deferred = None
             self._journal.close()
+
+    def _wait_compaction(self) -> None:
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def __enter__(self) -> Self:
         return self
@@ -183,10 +197,14 @@ class DurableMap:
                 ) from exc
             except OSError as exc:  # a read-only disk, permissions, a directory in its place
                 raise unavailable(f"cannot open the lock file {self.lock_path}", exc) from exc
+            self._lock_depth += 1
             try:
                 yield
             finally:
+                self._lock_depth -= 1
                 self._flock.release()
+        if self._deferred is not None and self._lock_depth == 0:  # a switched generation: write its snapshot now
+            self._start_deferred()
 
     def changes_since(self, cursor: int) -> tuple[int, list[str] | None]:
         """Refresh, then (next cursor, ids put or deleted after `cursor`, oldest first, or None: everything may have
@@ -217,38 +235,7 @@ class DurableMap:
                 self._sync_locked()
 
     def _sync_locked(self) -> None:
-        snap_key = _stat_key(self.snapshot_path)
-        try:
-            jst = os.stat(self.journal_path)
-        except FileNotFoundError:
-            jst = None
-        if jst is not None and jst.st_ino == self._journal.ino:
-            if snap_key != self._snap_key:  # an interrupted compaction, a restore, a person's edit
-                self._full_load_locked()
-                return
-            if jst.st_size != self._journal.seen_size:
-                self._apply_parsed(self._journal.read_new())
-            self._journal.trim_torn_tail()
-            return
-        if jst is not None and self._journal.fd is not None:  # another process compacted: drain, then switch
-            self._apply_parsed(self._journal.read_new())
-            header, old_gen = snap.read_header(self.snapshot_path), self._gen
-            try:
-                records = self._journal.open()
-            except (OSError, ValueError):
-                records = None
-            if (
-                records is not None
-                and header == (old_gen + 1, len(self._items))
-                and self._journal.gen == old_gen + 1
-                and _stat_key(self.snapshot_path) == snap_key
-                and snap_key is not None
-            ):
-                self._gen, self._snap_key, self._snap_size = old_gen + 1, snap_key, snap_key[1]
-                self._apply_records(records)
-                self._journal.trim_torn_tail()
-                return
-        self._full_load_locked()
+        follow.sync_locked(self)  # apply what others appended; follow their compactions; reload when needed
 
     # -- applying records ------------------------------------------------------------------------------------
     def _apply_parsed(self, parsed: Parsed) -> None:
@@ -263,34 +250,74 @@ class DurableMap:
     def _apply(self, ops: list[Op]) -> None:
         for op in ops:
             if op[0] == "p" and isinstance(op[2], dict):
+                try:
+                    raw = snap.encode(op[1], op[2])
+                except (TypeError, ValueError) as exc:  # NaN in a hand-made journal: not JSON we can keep
+                    logger.warning("%s: skipped a journal record for %r: %s", self.NAME, op[1], exc)
+                    continue
                 old = self._items.get(op[1])
-                self._items[op[1]] = op[2]
-                self._index_put(op[1], old, op[2])
+                self._items[op[1]] = raw
+                if self._indexed:
+                    self._index_put(op[1], None if old is None else self._decode(old), op[2])
                 self._changes.note(op[1])
             elif op[0] == "d":
                 gone = self._items.pop(op[1], None)
                 if gone is not None:
-                    self._index_del(op[1], gone)
+                    if self._indexed:
+                        self._index_del(op[1], self._decode(gone))
                     self._changes.note(op[1])
+
+    # -- records ---------------------------------------------------------------------------------------------
+    def _decode(self, raw: bytes) -> Record:
+        record: Record = json.loads(raw)
+        for key, value in self.DEFAULTS.items():  # a field left out because it held its default
+            if key not in record:
+                record[key] = copy.copy(value)
+        return record
+
+    def _stored(self, record: Record) -> Record:
+        """`record` as journals, snapshots and memory keep it: without the fields that hold their DEFAULTS."""
+        defaults = self.DEFAULTS
+        if not defaults:
+            return record
+        return {
+            key: value
+            for key, value in record.items()
+            if key not in defaults or type(value) is not type(defaults[key]) or value != defaults[key]
+        }
+
+    def _record(self, ident: str) -> Record | None:
+        """The record `ident` (a new dict: the caller may change it), or None."""
+        raw = self._items.get(ident)
+        return None if raw is None else self._decode(raw)
+
+    def _records(self) -> Iterator[tuple[str, Record]]:
+        """(id, record) for every record, decoded one at a time."""
+        for ident, raw in self._items.items():
+            yield ident, self._decode(raw)
 
     # -- committing ------------------------------------------------------------------------------------------
     def _commit_locked(self, ops: list[Op]) -> None:
         """With `_writing()` held: make `ops` durable as one record, then apply them."""
         if not ops:
             return
+        if self.DEFAULTS:
+            ops = [[op[0], op[1], self._stored(op[2])] if op[0] == "p" else op for op in ops]
         self._journal.append(frame({"ops": ops}))
         self._apply(ops)
-        if self._journal.offset > max(self.compact_min_bytes, self._snap_size // 4):
-            try:
-                self._compact_locked()
-            except OSError as exc:  # the change itself is durable in the journal
-                logger.warning("%s: compaction failed, will retry: %s", self.NAME, exc)
-        self._maybe_backup_locked()
+        self._schedule_locked(backup=self._backup_due_locked())
+
+    def _schedule_locked(self, *, backup: bool) -> None:
+        compaction.schedule_locked(self, backup=backup)
+
+    def _start_deferred(self) -> None:
+        compaction.start_deferred(self)
 
     def compact(self) -> None:
-        """Write the whole state as a new snapshot generation and start an empty journal."""
-        with self._writing():
-            self._compact_locked()
+        """Write the whole state as a new snapshot generation and start an empty journal (the lock is held only
+        to switch journals, not while the snapshot is written)."""
+        with self._mutex:
+            compaction.switch_now(self, backup=False)
 
     def _compact_locked(self, gen: int | None = None) -> bytes:
         """Snapshot of the next generation, then a new journal; returns the snapshot bytes."""
@@ -302,7 +329,7 @@ class DurableMap:
             write_bytes_atomic(self.snapshot_path, data)
         except OSError as exc:
             raise StoreWriteError(exc.errno, f"could not write {self.snapshot_path}: {exc}") from exc
-        self._journal.create(new_gen)
+        self._journal.create(new_gen, count=len(self._items))
         self._gen, self._snap_key, self._snap_size = new_gen, _stat_key(self.snapshot_path), len(data)
         return data
 
@@ -318,67 +345,32 @@ class DurableMap:
             ) from exc
 
     def _render(self, gen: int) -> bytes:
-        return snap.render(
-            kind=self.KIND,
-            items_key=self.ITEMS_KEY,
-            gen=gen,
-            records=self._items.values(),
-            count=len(self._items),
-        )
+        records = self._items.values()
+        return snap.render(kind=self.KIND, items_key=self.ITEMS_KEY, gen=gen, records=records, count=len(self._items))
 
     # -- backups ---------------------------------------------------------------------------------------------
     def backup(self) -> Path:
         """Write a verified backup now (whatever the interval); returns its path. StoreWriteError when it cannot
         be written or verified (full disk, I/O error)."""
-        with self._writing():
+        with self._mutex:
             try:
-                return self._backup_locked()
+                path = compaction.switch_now(self, backup=True)
             except StoreError:
                 raise
             except OSError as exc:
                 raise StoreWriteError(
                     exc.errno, f"could not write a backup in {self.backup_dir}: {exc.strerror or exc}"
                 ) from exc
+            assert path is not None
+            return path
 
     def maybe_backup(self) -> Path | None:
-        """A backup if `backup_interval` seconds passed since the newest one and something changed since."""
-        with self._mutex:
-            if self._last_backup_at is not None and self._clock() - self._last_backup_at < self.backup_interval:
-                return None
-            with self._writing():
-                return self._maybe_backup_locked()
+        """A backup if `backup_interval` seconds passed since the newest one and something changed since (its path;
+        None also when it is being written in the background)."""
+        return compaction.maybe_backup(self)
 
-    def _maybe_backup_locked(self) -> Path | None:
-        now = self._clock()
-        if self._last_backup_at is not None and now - self._last_backup_at < self.backup_interval:
-            return None
-        newest = next(iter(snap.list_backups(self.backup_dir, self.NAME)), None)
-        if newest is not None:  # another process may have taken one
-            self._last_backup_at = _stamp_seconds(newest.stamp)
-            self._last_backup_version = (newest.gen, newest.offset)
-            if now - self._last_backup_at < self.backup_interval:
-                return None
-        if self._last_backup_version == (self._gen, self._journal.offset):
-            return None
-        try:
-            data = None
-            if self._journal.offset > self._journal.header_end:  # keep the readable snapshot this fresh too
-                data = self._compact_locked()
-            return self._backup_locked(data)
-        except OSError as exc:
-            logger.warning("%s: backup failed: %s", self.NAME, exc)
-            self._last_backup_at = now  # do not retry on every write
-            return None
-
-    def _backup_locked(self, data: bytes | None = None) -> Path:
-        now = self._clock()
-        data = self._render(self._gen) if data is None else data
-        info = snap.write_backup(self.backup_dir, self.NAME, data, now=now, gen=self._gen, offset=self._journal.offset)
-        snap.prune_backups(self.backup_dir, self.NAME, keep=self.max_backups)
-        kept = snap.list_backups(self.backup_dir, self.NAME)
-        segments.prune(self.backup_dir, self.NAME, below=min((b.gen for b in kept), default=0))
-        self._last_backup_at, self._last_backup_version = now, (info.gen, info.offset)
-        return info.path
+    def _backup_due_locked(self) -> bool:
+        return compaction.backup_due_locked(self)
 
     # -- loading, including repair ---------------------------------------------------------------------------
     def _full_load_locked(self) -> None:
@@ -386,3 +378,4 @@ class DurableMap:
 
         load_state(self)
         self._changes.reset()  # loaded whole: to a reader following changes, everything changed
+        release_free_memory()  # what reading and parsing the files took is free now

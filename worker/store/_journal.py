@@ -1,7 +1,8 @@
 """The append-only journal: one framed record a line, fsynced before a write returns.
 
 A record is ``<length:8 hex> <crc32:8 hex> <json>\\n``; the JSON never holds a raw newline. The first record
-of a journal file is its header ``{"gen": G}``. A record cut short by a crash (no newline, wrong length or
+of a journal file is its header ``{"gen": G, "count": N}``: N is how many records the state had when the journal
+started (absent in journals written before it was added). A record cut short by a crash (no newline, wrong length or
 checksum) is detected and trimmed by the next writer, which holds the store lock; a reader without the lock
 just waits for it."""
 
@@ -83,6 +84,7 @@ class Journal:
         self.fd: int | None = None
         self.ino: int | None = None
         self.gen = -1
+        self.start_count: int | None = None  # records in the state when this journal started (its header)
         self.offset = 0  # end of the last complete line read
         self.seen_size = 0  # file size at the last read (a torn tail is not re-read until the size changes)
         self.header_end = 0
@@ -106,6 +108,8 @@ class Journal:
             raise
         self.close()
         self.fd, self.ino, self.gen = fd, st.st_ino, first["gen"]
+        count = first.get("count")
+        self.start_count = count if isinstance(count, int) and not isinstance(count, bool) else None
         self.offset, self.seen_size, self.bad_lines = (
             parsed.end,
             parsed.end + parsed.torn_bytes,
@@ -114,10 +118,11 @@ class Journal:
         self.header_end = len(frame(first))
         return parsed.records[1:]
 
-    def create(self, gen: int) -> None:
-        """Atomically replace the file with an empty journal of generation `gen`, and open it."""
+    def create(self, gen: int, *, count: int) -> None:
+        """Atomically replace the file with an empty journal of generation `gen` starting from a state of `count`
+        records, and open it."""
         try:
-            write_bytes_atomic(self.path, frame({"gen": gen}))
+            write_bytes_atomic(self.path, frame({"gen": gen, "count": count}))
         except OSError as exc:
             raise StoreWriteError(exc.errno, f"could not start a new journal {self.path.name}: {exc}") from exc
         self.open()

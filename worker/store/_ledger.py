@@ -68,8 +68,8 @@ class Ledger:
                 handle.seek(self._offset)
                 data = handle.read()
             end = data.rfind(b"\n") + 1
-            for line in data[:end].split(b"\n")[:-1]:
-                ident = line.decode("utf-8", errors="replace").strip()
+            for line in data[:end].decode("utf-8", errors="replace").split("\n")[:-1]:  # few objects to free
+                ident = line.strip()
                 if ident and ident not in self._ids:
                     self._ids[ident] = None
                     self._order.append(ident)

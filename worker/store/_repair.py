@@ -7,21 +7,20 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from continuity.watchdog.atomicfile import remove_orphan_temp_files
-
 from . import _segments as segments
 from . import _snapshot as snap
 from ._errors import StoreCorrupt, unavailable
+from ._files import remove_dead_temp_files
 
 if TYPE_CHECKING:
-    from ._engine import DurableMap, Record
+    from ._engine import DurableMap
 
 logger = logging.getLogger("continuity.store")
 
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-def _read_snapshot(m: DurableMap) -> tuple[bool, int | None, dict[str, Record] | None, str | None]:
+def _read_snapshot(m: DurableMap) -> tuple[bool, int | None, dict[str, bytes] | None, str | None]:
     """(exists, generation, records, damage) of the snapshot file."""
     try:
         data = m.snapshot_path.read_bytes()
@@ -56,8 +55,8 @@ def load_state(m: DurableMap) -> None:
     """Rebuild `m`'s state from snapshot + journal (or the newest valid backup + the journals since); lock held."""
     m._journal.close()
     for path in (m.snapshot_path, m.journal_path):
-        remove_orphan_temp_files(m.data_dir, path.name)
-    remove_orphan_temp_files(m.backup_dir, m.NAME)  # half-written backups and segments
+        remove_dead_temp_files(m.data_dir, path.name)
+    remove_dead_temp_files(m.backup_dir, m.NAME)  # half-written backups and segments
     exists, snap_gen, snap_items, damage = _read_snapshot(m)
     records: list[Any] = []
     j_gen: int | None = None
@@ -77,7 +76,7 @@ def load_state(m: DurableMap) -> None:
     new_journal = False
     batches: list[list[Any]] = []
     if damage is None and snap_items is None and not j_gen:  # a new store (or one never compacted)
-        items: dict[str, Record] = {}
+        items: dict[str, bytes] = {}
         batches, compact_to = ([records] if j_gen == 0 else []), 1
     elif damage is None and snap_items is not None and snap_gen is not None:
         items = snap_items
@@ -88,8 +87,14 @@ def load_state(m: DurableMap) -> None:
             new_journal = True
         elif j_gen == snap_gen:
             batches = [records]
+        elif (deferred := _deferred_chain(m, snap_gen, j_gen, records)) is not None:
+            batches = deferred  # compactions switched journals and had not put their snapshot in place (yet)
+        elif (
+            chain := segments.replay_chain(m.backup_dir, m.NAME, base_gen=snap_gen, last_gen=j_gen, live=records)
+        ).missing and _a_backup_is_whole(m, j_gen, records):  # a backup and the journals since it hold every change
+            reason = f"generation {snap_gen}, older than the journal's {j_gen}, with generation(s) {chain.missing} lost"
+            items, batches, compact_to = _restore(m, exists, reason, j_gen, records)
         else:  # the journals in between are in backups/ unless a person replaced the snapshot by an old copy
-            chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=snap_gen, last_gen=j_gen, live=records)
             logger.warning(
                 "%s: snapshot generation %d is older than the journal's %d; replaying generations %s%s",
                 m.NAME,
@@ -113,7 +118,7 @@ def load_state(m: DurableMap) -> None:
     elif new_journal:
         assert snap_gen is not None
         m._archive_journal_locked()
-        m._journal.create(snap_gen)
+        m._journal.create(snap_gen, count=len(m._items))
         m._gen = snap_gen
     else:
         assert j_gen is not None
@@ -123,6 +128,27 @@ def load_state(m: DurableMap) -> None:
 
     key = _stat_key(m.snapshot_path)
     m._snap_key, m._snap_size = key, key[1] if key else 0
+
+
+def _deferred_chain(m: DurableMap, snap_gen: int, j_gen: int, live: list[Any]) -> list[list[Any]] | None:
+    """The segments from `snap_gen` on, then the live journal, when none is missing: what compactions leave between
+    switching journals and writing their snapshot (`_compaction`: a snapshot whose write was dropped stays behind
+    until the next one), or a person's old copy of the snapshot; None when one is missing."""
+    chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=snap_gen, last_gen=j_gen, live=live)
+    if chain.missing:
+        return None
+    if j_gen > snap_gen + 1:
+        logger.info("%s: snapshot generation %d, journal %d: replaying %s", m.NAME, snap_gen, j_gen, chain.applied)
+    return chain.batches
+
+
+def _a_backup_is_whole(m: DurableMap, last_gen: int, live: list[Any]) -> bool:
+    """Some valid backup has every journal from its generation to `last_gen`."""
+    for info in snap.list_backups(m.backup_dir, m.NAME):
+        chain = segments.replay_chain(m.backup_dir, m.NAME, base_gen=info.gen, last_gen=last_gen, live=live)
+        if not chain.missing and snap.load_backup(info, items_key=m.ITEMS_KEY) is not None:
+            return True
+    return False
 
 
 def _next_gen(m: DurableMap, *gens: int | None) -> int:
@@ -150,7 +176,7 @@ def _report_gap(m: DurableMap, missing: list[int], *, base: str) -> None:
 
 def _restore(
     m: DurableMap, exists: bool, damage: str | None, j_gen: int | None, live: list[Any]
-) -> tuple[dict[str, Record], list[list[Any]], int]:
+) -> tuple[dict[str, bytes], list[list[Any]], int]:
     """State from the newest valid backup whose chain of later journals is whole (else the newest valid one,
     else nothing), plus that chain; moves the damaged file aside."""
     reason = damage or "missing while its journal exists"
@@ -162,7 +188,7 @@ def _restore(
         last_gen = _next_gen(m, header[0] if header else None) - 1
     else:
         last_gen = j_gen
-    best: tuple[dict[str, Record], snap.BackupInfo | None, segments.Chain] | None = None
+    best: tuple[dict[str, bytes], snap.BackupInfo | None, segments.Chain] | None = None
     for info in snap.list_backups(m.backup_dir, m.NAME):
         loaded = snap.load_backup(info, items_key=m.ITEMS_KEY)
         if loaded is None:

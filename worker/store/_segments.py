@@ -68,6 +68,13 @@ def prune(directory: Path, stem: str, *, below: int) -> None:
 
 def read_segment(path: Path, gen: int) -> list[Any] | None:
     """The records of a segment whose header says generation `gen`, else None (unreadable or not that one)."""
+    found = read_segment_counted(path, gen)
+    return None if found is None else found[1]
+
+
+def read_segment_counted(path: Path, gen: int) -> tuple[int | None, list[Any]] | None:
+    """(records in the state when it started, its records) of a segment whose header says generation `gen`, else
+    None (unreadable or not that one). The count is None in segments written before headers carried it."""
     try:
         parsed = parse(path.read_bytes(), 0)
     except OSError:
@@ -75,7 +82,8 @@ def read_segment(path: Path, gen: int) -> list[Any] | None:
     first = parsed.records[0] if parsed.records else None
     if not isinstance(first, dict) or first.get("gen") != gen:
         return None
-    return parsed.records[1:]
+    count = first.get("count")
+    return (count if isinstance(count, int) and not isinstance(count, bool) else None), parsed.records[1:]
 
 
 @dataclass

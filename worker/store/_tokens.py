@@ -25,8 +25,7 @@ class TokenTransaction:
         if ident in self._staged:
             staged = self._staged[ident]
             return dict(staged) if staged is not None else None
-        current = self._store._items.get(ident)
-        return dict(current) if current is not None else None
+        return self._store._record(ident)
 
     def add(self, ident: str, **fields: Any) -> Record:
         """Create a token; DuplicateId if it exists."""
@@ -133,21 +132,20 @@ class TokenStore(DurableMap):
         """A copy of the token, or None."""
         with self._mutex:
             self.refresh()
-            record = self._items.get(ident)
-            return dict(record) if record is not None else None
+            return self._record(ident)
 
     def get_many(self, idents: Iterable[str]) -> dict[str, Record]:
         """Copies of the tokens `idents` that exist, by id (one refresh for all)."""
         with self._mutex:
             self.refresh()
             found = ((ident, self._items.get(ident)) for ident in idents)
-            return {ident: dict(record) for ident, record in found if record is not None}
+            return {ident: self._decode(raw) for ident, raw in found if raw is not None}
 
     def list(self) -> builtins.list[Record]:
         """Copies of every token, in the order they were first added."""
         with self._mutex:
             self.refresh()
-            return [dict(record) for record in self._items.values()]
+            return [self._decode(raw) for raw in self._items.values()]
 
     def ids(self) -> builtins.list[str]:
         with self._mutex:
