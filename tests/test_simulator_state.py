@@ -140,7 +140,7 @@ def test_invalid_numbers_mode_and_phone_shapes(state: SimState) -> None:
     assert state.open_chat("1234567")["valid"] is False
     assert state.open_chat("1234567890123456")["valid"] is False
     assert state.open_chat("+15551234567")["valid"] is False
-    assert state.open_chat("15551234567") == {"valid": True, "messages": []}
+    assert state.open_chat("15551234567") == {"valid": True, "messages": [], "incoming": []}
     state.set_mode("invalid_numbers", numbers="15551234567, 15550000000")
     assert state.open_chat("15551234567")["valid"] is False
     assert state.state()["modes"]["invalid_numbers"] == {"numbers": ["15550000000", "15551234567"]}

@@ -10,8 +10,11 @@ GET  /api/events?since=UNIX_S&limit=N    recent events from logs/events.jsonl
 GET  /api/whatsapp/persistent-connection the connection in the seed's JSON shape
 POST /api/whatsapp/persistent-connection {"action": ...} with `Authorization: Bearer TOKEN`
 GET  /api/whatsapp/qr.png                session/qr.png while a scan is needed, else 404
+GET  /metrics, /api/timeline, /api/outbox; POST /api/outbox/retry|cancel: api_panels.py
 
-Every request's Host must be the bound address or localhost (DNS-rebinding guard); no CORS headers are sent.
+Every request's Host must be the bound address, localhost or one of [api] allowed_hosts (DNS-rebinding guard); no
+CORS headers are sent. POSTs and /api/outbox need the token; so does every GET but /healthz, /metrics and the
+dashboard's static files when the API listens beyond loopback ([api] host = "0.0.0.0", a container).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import api_panels as panels
 from ._http import Request, Response, error_response
 from .config import Config
+from .config_api import HostGuard, is_loopback
 from .control import WORKER_ACTIONS, ActionQueued, ActionTimeout, ActionWithdrawn, ask
 from .events import EventLog
 from .home import Home
@@ -46,11 +51,14 @@ _STATIC = {
     "/": ("dashboard.html", "text/html; charset=utf-8"),
     "/static/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "/static/panels.js": ("panels.js", "text/javascript; charset=utf-8"),
 }
 _CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", *_STATIC})  # never a token (probes, scrapers, the page itself)
+PRIVATE_PATHS = frozenset({"/api/outbox"})  # a token even on loopback (message texts and numbers)
 SECURITY_LOG_INTERVAL_S = 60.0  # at most one log line and one event per kind of refusal per this many seconds
 _SIZE_CACHE_S = 60.0
 
@@ -171,32 +179,17 @@ class ApiApp:
         self._token = token.encode()
         self.action_wait_s = config.api.action_wait
         host, port = bound
-        names = {"127.0.0.1", "localhost", "[::1]", *(h.lower() for h in config.api.allowed_hosts)}
-        names.add(f"[{host}]" if ":" in host else host.lower())
-        self._hosts, self._port = names, port
+        self._guard = HostGuard(host, port, config.api.allowed_hosts)
+        self.exposed = not is_loopback(host)  # reachable from elsewhere: every GET but PUBLIC_PATHS needs the token
+        self.timeline_cache = panels.TimelineCache()
         self._limiter = _RateLimiter(SECURITY_LOG_INTERVAL_S, clock)
         self._clock = clock
         self._size_cache: tuple[float, int] | None = None
 
     # -- guards --------------------------------------------------------------------------------------------
     def host_allowed(self, value: str | None) -> bool:
-        """Is `value` (a Host header) the bound address or localhost, with no port or the bound port?"""
-        if not value:
-            return False
-        value = value.strip().lower()
-        name, port = value, ""
-        if value.startswith("["):
-            end = value.find("]")
-            name, rest = value[: end + 1], value[end + 1 :]
-            if rest:
-                if not rest.startswith(":"):
-                    return False
-                port = rest[1:]
-        elif ":" in value:
-            name, _, port = value.rpartition(":")
-        if port and port != str(self._port):
-            return False
-        return name in self._hosts
+        """Is `value` (a Host header) the bound address, localhost or an allowed name, with the bound port or none?"""
+        return self._guard.allows(value)
 
     def _security(self, kind: str, message: str, **fields: Any) -> None:
         held = self._limiter.allow(kind)
@@ -231,22 +224,35 @@ class ApiApp:
             method = "GET"
         if path == CONNECTION_PATH and method == "POST":
             return self.post_action(request)
+        if path in panels.OUTBOX_POSTS and method == "POST":
+            return panels.outbox_action(self, request) if self._authorized(request) else self._unauthorized()
         routes: dict[str, Callable[[Request], Response]] = {
             "/healthz": self.healthz,
             "/api/status": self.status,
             "/api/events": self.recent_events,
             CONNECTION_PATH: self.connection,
             "/api/whatsapp/qr.png": self.qr_png,
+            "/metrics": lambda r: panels.metrics(self, r),
+            "/api/timeline": lambda r: panels.timeline(self, r),
+            "/api/outbox": lambda r: panels.outbox(self, r),
         }
         handler = routes.get(path) or (self.static if path in _STATIC else None)
-        if handler is None:
+        if handler is None and path not in panels.OUTBOX_POSTS:
             return error_response(404, "not found")
-        if method != "GET":
-            allow = "GET, HEAD, POST" if path == CONNECTION_PATH else "GET, HEAD"
+        if method != "GET" or handler is None:
+            allow = "GET, HEAD, POST" if path == CONNECTION_PATH else "POST" if handler is None else "GET, HEAD"
             response = error_response(405, f"{request.method} is not allowed here")
             response.headers["Allow"] = allow
             return response
+        if path not in PUBLIC_PATHS and (self.exposed or path in PRIVATE_PATHS) and not self._authorized(request):
+            return self._unauthorized()
         return handler(request)
+
+    @staticmethod
+    def _unauthorized() -> Response:
+        response = error_response(401, "Authorization: Bearer <token> required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="continuity"'
+        return response
 
     def static(self, request: Request) -> Response:
         name, content_type = _STATIC[request.path]
@@ -344,9 +350,7 @@ class ApiApp:
 
     def post_action(self, request: Request) -> Response:
         if not self._authorized(request):
-            response = error_response(401, "Authorization: Bearer <token> required")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="continuity"'
-            return response
+            return self._unauthorized()
         try:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._http import App, HttpServer, Request, Response
+from .config_api import HostGuard
 
 if TYPE_CHECKING:
     from .config import Config
@@ -61,23 +62,36 @@ def api_status_lines(home_root: str | os.PathLike[str]) -> list[str]:
         return []
     if not isinstance(info, dict) or "url" not in info:
         return []
-    where = info.get("token_file") or "[api] token in continuity.toml"
+    where = info.get("token_file") or info.get("token_source") or "[api] token in continuity.toml"
     return [f"api:       {info['url']} (dashboard; token for actions: {where})"]
 
 
 class _LazyApp:
-    """Builds the real application on the first request, so an API nobody calls costs the watchdog little."""
+    """Builds the real application on the first request, so an API nobody calls costs the watchdog little.
 
-    def __init__(self, factory: Callable[[], App]) -> None:
+    `light` routes (GET /metrics) are answered here for an allowed Host without building it: a scraper every few
+    seconds must not load the dashboard's modules into the watchdog. Anything else (a foreign Host, another
+    method) goes to the real application, which refuses and records it."""
+
+    def __init__(self, factory: Callable[[], App], *, light: dict[str, App] | None = None) -> None:
         self._factory, self._lock = factory, threading.Lock()
         self._app: App | None = None
+        self._light = light or {}
+        self._guard: HostGuard | None = None  # set once the port is known; until then everything goes to the app
 
     def __call__(self, request: Request) -> Response:
+        light, guard = self._light.get(request.path), self._guard
+        if light and guard and request.method in ("GET", "HEAD") and guard.allows(request.headers.get("host")):
+            return light(request)
         if self._app is None:
             with self._lock:
                 if self._app is None:
                     self._app = self._factory()
         return self._app(request)
+
+    def set_guard(self, guard: HostGuard) -> None:
+        """The Host guard of the light routes (the real application builds its own, the same)."""
+        self._guard = guard
 
 
 class ApiServer:
@@ -109,8 +123,14 @@ def start_api(
 
         return ApiApp(home, config, supervisor=supervisor, events=events, token=token, bound=(cfg.host, bound[0]))
 
+    def metrics(_request: Request) -> Response:
+        from .metrics import metrics_response
+
+        return metrics_response(home, supervisor)
+
+    light = _LazyApp(build, light={"/metrics": metrics})
     try:
-        server = HttpServer(cfg.host, cfg.port, _LazyApp(build), io_timeout_s=io_timeout_s)
+        server = HttpServer(cfg.host, cfg.port, light, io_timeout_s=io_timeout_s)
     except OSError as exc:
         logger.error(
             "API not started: cannot listen on %s:%d (%s). The watchdog keeps supervising without the API; "
@@ -120,12 +140,16 @@ def start_api(
         events.emit("api_unavailable", host=cfg.host, port=cfg.port, error=str(exc.strerror or exc))
         return None
     bound.append(server.port)
+    light.set_guard(HostGuard(cfg.host, server.port, cfg.allowed_hosts))  # port 0: the one the kernel gave
     shown_host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     url = f"http://{shown_host}:{server.port}/"
+    from_env = bool(os.environ.get("CONTINUITY_API_TOKEN", "").strip())  # config_api.with_api_env put it there
+    source = "$CONTINUITY_API_TOKEN" if from_env else "[api] token in the config"
     info = {"url": url, "pid": os.getpid(), "token_file": str(token_file) if token_file else None}
+    info["token_source"] = str(token_file) if token_file else source
     info_file = home.run_dir / INFO_FILE
     info_file.write_text(json.dumps(info), encoding="utf-8")
     server.start()
-    logger.info("API and dashboard on %s (token for actions: %s)", url, token_file or "[api] token in the config")
+    logger.info("API and dashboard on %s (token for actions: %s)", url, info["token_source"])
     events.emit("api_started", url=url, token_file=info["token_file"])
     return ApiServer(server, info_file, url)

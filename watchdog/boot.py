@@ -216,28 +216,73 @@ def _systemd_quote(argv: list[str]) -> str:
     return " ".join(one(arg) for arg in argv)
 
 
+def _run_as(folder: Path, *, user: bool) -> str:
+    """`User=<owner of folder>` for a system unit when that owner is not root, else nothing."""
+    if user or sys.platform == "win32":
+        return ""
+    import pwd
+
+    try:
+        owner = pwd.getpwuid(folder.stat().st_uid).pw_name
+    except (KeyError, OSError):
+        owner = "root"
+    return "" if owner == "root" else f"User={owner}\n"
+
+
 def systemd_unit(home: Home, *, user: bool, python: str | None = None) -> str:
     """A unit running the watchdog in the foreground; systemd restarts it and kills its whole cgroup.
 
     Never restarted on exit 78: the worker said its configuration is wrong, and every restart would fail the same
     way (every 5 s, for ever)."""
-    run_as = ""
-    if not user and sys.platform != "win32":
-        import pwd
+    return _unit_text(home, home.root, run_as=_run_as(home.root, user=user), user=user, python=python)
 
-        try:
-            owner = pwd.getpwuid(home.root.stat().st_uid).pw_name
-        except (KeyError, OSError):
-            owner = "root"
-        run_as = "" if owner == "root" else f"User={owner}\n"
+
+# -- systemd template: many accounts on one host, one home per instance ------------------------------------
+TEMPLATE_UNIT = "continuity@.service"
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Stands for the instance in the unit text until it becomes systemd's %i: it holds nothing _systemd_quote escapes.
+_INSTANCE_SLOT = "@CONTINUITY-INSTANCE@"
+
+
+def check_instance_name(name: str) -> str:
+    """`name` when it can be a systemd instance and a folder name as it is (letters, digits, _ . -), else
+    BootError."""
+    if not INSTANCE_NAME.fullmatch(name):
+        raise BootError(
+            f"{name!r} cannot be an instance name: use 1-64 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit"
+        )
+    return name
+
+
+def instance_unit_name(name: str) -> str:
+    return f"continuity@{check_instance_name(name)}.service"
+
+
+def instance_home(parent: Home, name: str) -> Home:
+    """The home of instance `name`: the folder `name` in `parent` (the --home of `install systemd --instance`)."""
+    return Home(parent.root / check_instance_name(name))
+
+
+def systemd_template_unit(parent: Home, *, user: bool, python: str | None = None) -> str:
+    """`continuity@.service`: the unit of systemd_unit for the home `parent/%i`, so `systemctl start
+    continuity@shop1 continuity@shop2` runs two accounts, each in its own home (made at its first start). The
+    instance is the folder's name as it is (%i: names are checked to need no escaping)."""
+    slot = Home(parent.root / _INSTANCE_SLOT)
+    text = _unit_text(slot, parent.root, run_as=_run_as(parent.root, user=user), user=user, python=python)
+    return text.replace(_INSTANCE_SLOT, "%i")
+
+
+def _unit_text(home: Home, workdir: Path, *, run_as: str, user: bool, python: str | None) -> str:
+    # Description= and WorkingDirectory= take the text as it is (quotes would be part of the path); only % is special.
     return f"""[Unit]
-Description=Continuity watchdog for {home.root}
+Description=Continuity watchdog for {str(home.root).replace("%", "%%")}
 After=network-online.target
 Wants=network-online.target
 
 [Service]
 Type=simple
-{run_as}WorkingDirectory={_systemd_quote([str(home.root)])}
+{run_as}WorkingDirectory={str(workdir).replace("%", "%%")}
 ExecStart={_systemd_quote(watchdog_argv(home, "start", python=python))}
 ExecStop={_systemd_quote(watchdog_argv(home, "stop", python=python))}
 Restart=always
@@ -251,11 +296,13 @@ WantedBy={"default.target" if user else "multi-user.target"}
 """
 
 
-def systemctl_commands(home: Home, *, user: bool, enable: bool) -> list[list[str]]:
+def systemctl_commands(home: Home, *, user: bool, enable: bool, unit: str | None = None) -> list[list[str]]:
+    """daemon-reload + enable --now (or disable --now + daemon-reload) of `unit` (default: the home's unit)."""
     base = ["systemctl", *(["--user"] if user else [])]
+    name = unit or unit_name(home)
     if enable:
-        return [[*base, "daemon-reload"], [*base, "enable", "--now", unit_name(home)]]
-    return [[*base, "disable", "--now", unit_name(home)], [*base, "daemon-reload"]]
+        return [[*base, "daemon-reload"], [*base, "enable", "--now", name]]
+    return [[*base, "disable", "--now", name], [*base, "daemon-reload"]]
 
 
 def run_commands(commands: list[list[str]]) -> None:

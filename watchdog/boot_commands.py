@@ -11,6 +11,7 @@ import click
 
 from . import boot
 from .cli import CliState, pass_state
+from .home import Home
 
 _PRINT = click.option("--print", "print_only", is_flag=True, help="Only print what would be installed.")
 
@@ -115,23 +116,50 @@ _DIR = click.option(
 )
 
 
+_INSTANCE = click.option(
+    "--instance",
+    metavar="NAME",
+    default=None,
+    help="Many accounts: the template unit continuity@.service, whose instance NAME has the home --home/NAME "
+    "(systemctl start continuity@NAME).",
+)
+
+
 @install.command("systemd")
 @_PRINT
 @_USER
 @_DIR
+@_INSTANCE
 @pass_state
-def install_systemd(state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None) -> None:
-    """Linux: a systemd unit with Restart=always and KillMode=control-group, enabled and started."""
+def install_systemd(
+    state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None, instance: str | None
+) -> None:
+    """Linux: a systemd unit with Restart=always and KillMode=control-group, enabled and started.
+
+    With --instance NAME, --home is the folder of the instances' homes: the template continuity@.service runs
+    `continuity --home HOME/%i start`, and continuity@NAME is enabled and started (home HOME/NAME)."""
     home = state.home
-    unit = boot.systemd_unit(home, user=user_unit)
+    try:
+        if instance is not None:
+            unit_file, unit = boot.TEMPLATE_UNIT, boot.instance_unit_name(instance)
+            text = boot.systemd_template_unit(home, user=user_unit)
+        else:
+            unit_file = unit = boot.unit_name(home)
+            text = boot.systemd_unit(home, user=user_unit)
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
     if print_only:
-        click.echo(unit, nl=False)
+        click.echo(text, nl=False)
         return
     folder = target_dir or boot.unit_dir(user=user_unit)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / boot.unit_name(home)
-    path.write_text(unit, encoding="utf-8")
-    commands = boot.systemctl_commands(home, user=user_unit, enable=True)
+    if instance is not None:
+        home.root.mkdir(
+            parents=True, exist_ok=True
+        )  # the unit's WorkingDirectory; the instance's home is made by start
+    path = folder / unit_file
+    path.write_text(text, encoding="utf-8")
+    commands = boot.systemctl_commands(home, user=user_unit, enable=True, unit=unit)
     shown = " && ".join(shlex.join(c) for c in commands)
     if target_dir is not None:
         click.echo(f"wrote {path}; to enable it: {shown}")
@@ -147,10 +175,17 @@ def install_systemd(state: CliState, print_only: bool, user_unit: bool, target_d
 @_PRINT
 @_USER
 @_DIR
+@_INSTANCE
 @pass_state
-def uninstall_systemd(state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None) -> None:
-    """Linux: stop and disable the unit, then delete it."""
+def uninstall_systemd(
+    state: CliState, print_only: bool, user_unit: bool, target_dir: Path | None, instance: str | None
+) -> None:
+    """Linux: stop and disable the unit, then delete it (--instance NAME: only stop and disable continuity@NAME;
+    the template stays for the other instances, and the home stays)."""
     home = state.home
+    if instance is not None:
+        _uninstall_instance(home, instance, print_only=print_only, user_unit=user_unit, target_dir=target_dir)
+        return
     commands = boot.systemctl_commands(home, user=user_unit, enable=False)
     path = (target_dir or boot.unit_dir(user=user_unit)) / boot.unit_name(home)
     shown = " && ".join(shlex.join(c) for c in commands)
@@ -172,3 +207,21 @@ def uninstall_systemd(state: CliState, print_only: bool, user_unit: bool, target
         click.echo(f"disabled and removed {path}")
     else:
         click.echo(f"{'removed' if existed else 'no unit at'} {path}; also run: {shown}")
+
+
+def _uninstall_instance(
+    home: Home, instance: str, *, print_only: bool, user_unit: bool, target_dir: Path | None
+) -> None:
+    try:
+        commands = boot.systemctl_commands(home, user=user_unit, enable=False, unit=boot.instance_unit_name(instance))
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
+    shown = " && ".join(shlex.join(c) for c in commands)
+    if print_only or target_dir is not None:
+        click.echo(shown if print_only else f"run: {shown}")
+        return
+    try:
+        boot.run_commands(commands)
+    except boot.BootError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"disabled {commands[0][-1]}; {boot.TEMPLATE_UNIT} stays for the other instances")

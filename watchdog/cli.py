@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "worker": "continuity.worker.commands:worker",
     "tokens": "continuity.worker.store_commands:tokens",
     "send": "continuity.worker.store_commands:send",
+    "inbox": "continuity.worker.inbox_commands:inbox",
     "simulator": "continuity.worker.simulator.command:simulator",
     "doctor": "continuity.worker.browser_commands:doctor",
     "install": "continuity.watchdog.boot_commands:install",

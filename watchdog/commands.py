@@ -213,15 +213,43 @@ def _wait_stopped(home: Home, pid: int | None, timeout_s: float) -> bool:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the shape is in DESIGN.md).")
+@click.option(
+    "--all",
+    "all_homes",
+    is_flag=True,
+    help="One line per home for each DIR that is a home or a folder of homes (default: --home as either).",
+)
+@click.argument("dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @pass_state
-def status(state: CliState, as_json: bool) -> None:
+def status(state: CliState, as_json: bool, all_homes: bool, dirs: tuple[Path, ...]) -> None:
     """Show the watchdog, worker, heartbeat and health.
 
-    Exit code: 0 healthy, 1 degraded or critical, 3 the watchdog is not running.
+    Exit code: 0 healthy, 1 degraded or critical, 3 the watchdog is not running (--all: the highest of the homes).
     """
+    if dirs and not all_homes:
+        raise click.UsageError("folders are for --all: continuity status --all DIR...")
+    if all_homes:
+        _status_all(list(dirs) or [state.home.root], as_json=as_json)
     try:
         report, code = collect_status(state.home, state.config)
     except OSError as exc:
         raise click.ClickException(f"cannot read the status of {state.home.root}: {exc}") from None
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_status(report))
+    sys.exit(code)
+
+
+def _status_all(dirs: list[Path], *, as_json: bool) -> None:
+    from .fleet import collect_all, find_homes, summary_line
+
+    try:
+        homes = find_homes(dirs)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not homes:
+        raise click.ClickException(f"no instance home in {', '.join(map(str, dirs))}")
+    results, code = collect_all(homes)
+    if as_json:
+        click.echo(json.dumps([report for report, _code in results], indent=2, default=str))
+    else:
+        click.echo("\n".join(summary_line(report, one) for report, one in results))
     sys.exit(code)

@@ -1,7 +1,7 @@
 """`continuity.toml`: every key has a default; unknown keys, wrong types and bad values are refused.
 
 Every number is finite and bounded (seconds at most a week), and every value is checked here, once, by the rule
-the runtime applies (phone numbers: `phone_digits`, which the outbox uses too).
+the runtime applies (recipients: `recipient_id`, which the outbox uses too).
 
 Sections are NamedTuples (immutable, typed) with each key's rule in its `Annotated` hint. Not dataclasses: they
 import `inspect`, nearly 1 MB of the long-running watchdog's memory.
@@ -19,6 +19,7 @@ from typing import Annotated, Any, NamedTuple
 
 from ._errors import ConfigError
 from .checks import alert_problems, template_fields
+from .config_api import allowed_host, host_problem, token_problem, with_api_env
 
 WEEK_S = 7 * 86400.0  # the longest any seconds setting may be (a timer beyond it is a typo, and some overflow)
 MAX_COUNT = 1_000_000
@@ -40,11 +41,13 @@ SECONDS_OR_ZERO = Rule("non-negative", max=WEEK_S, bound=_A_WEEK)  # >= 0
 COUNT = Rule("positive", max=MAX_COUNT, bound=f"{MAX_COUNT}")
 MIB = Rule("positive", max=MAX_PROFILE_MIB, bound=f"{MAX_PROFILE_MIB:.0f} MiB (1 TiB)")
 HOURS = Rule("positive", max=WEEK_S / 3600.0, bound=f"{WEEK_S / 3600.0:.0f} h (1 week)")  # > 0
+DAYS_OR_ZERO = Rule("non-negative", max=3650.0, bound="3650 days (10 years)")  # >= 0
 PORT = Rule("port")
 PAIR = Rule("pair", max=WEEK_S, bound=_A_WEEK)  # [first, cap] seconds
 PHONES = Rule("phones")
 CALLABLE = Rule("callable")
 SELECTOR_OVERRIDES = Rule("selectors")  # [whatsapp.selectors]: role = "CSS selector"
+HOST, HOST_NAMES, TOKEN = Rule("host"), Rule("host names"), Rule("token")  # [api]: config_api.py
 
 # The one phone rule, shared with the outbox (worker/store/_outbox.py normalize_phone): what loads here is sent.
 PHONE_HELP = (
@@ -63,6 +66,25 @@ def phone_digits(raw: str) -> str | None:
     if not text.isascii() or not text.isdigit() or not 8 <= len(text) <= 15 or text.startswith("0"):
         return None
     return text
+
+
+# A group is named by its exact title, as the chat list shows it: `group:Token Alerts` (WhatsApp caps a group's
+# subject at 100 characters; no line breaks or control characters).
+GROUP_PREFIX = "group:"
+MAX_GROUP_TITLE = 100
+RECIPIENT_HELP = f"{PHONE_HELP}; or {GROUP_PREFIX}NAME with a group's exact title (1-{MAX_GROUP_TITLE} characters)"
+
+
+def recipient_id(raw: str) -> str | None:
+    """What the outbox stores for a recipient: the digits of a phone number (`phone_digits`), or "group:NAME" for a
+    group (the title with surrounding spaces removed, 1-100 printable characters); None when it is neither."""
+    text = str(raw)
+    if not text.startswith(GROUP_PREFIX):
+        return phone_digits(text)
+    title = text[len(GROUP_PREFIX) :].strip()
+    if not 1 <= len(title) <= MAX_GROUP_TITLE or not title.isprintable():
+        return None
+    return GROUP_PREFIX + title
 
 
 def one_of(*choices: str) -> Rule:
@@ -107,6 +129,12 @@ class WhatsAppConfig(NamedTuple):
     browser_max_rss_mb: Annotated[float, MIB] = 1500.0
     browser_max_age_h: Annotated[float, HOURS] = 24.0
     send_min_interval: Annotated[float, SECONDS_OR_ZERO] = 3.0
+    # Sending limits over sliding windows (a minute, an hour, a day): accounts that message many unknown numbers
+    # get banned (reports speak of ~150-200 such messages), so a burst waits instead of going out at full speed.
+    # Over a limit, messages wait in the outbox (never fail); the heartbeat's sending.paced_until says until when.
+    max_per_minute: Annotated[int, COUNT] = 10
+    max_per_hour: Annotated[int, COUNT] = 120
+    max_per_day: Annotated[int, COUNT] = 1000
     send_ack_timeout: Annotated[float, SECONDS] = 30.0  # s to wait for a message's tick
     loading_timeout: Annotated[float, SECONDS] = 60.0  # s on "Loading your chats" before reload
     takeover_on_conflict: bool = True  # click "Use here" when WhatsApp is open elsewhere
@@ -131,19 +159,34 @@ class NotifyConfig(NamedTuple):
     template: str = "New token {symbol} on {chain} ({id})"
 
 
+class OutboxConfig(NamedTuple):
+    keep_sent_days: Annotated[float, DAYS_OR_ZERO] = 30.0  # days a sent message is kept whole; 0: for ever
+
+
 class JobConfig(NamedTuple):
     callable: Annotated[str, CALLABLE] = ""
     interval: Annotated[float, SECONDS] = 30.0
+    # "interval": function(ctx) every `interval` s; "message": function(ctx, message) for each incoming message
+    on: Annotated[str, one_of("interval", "message")] = "interval"
+
+
+class InboxConfig(NamedTuple):
+    enabled: bool = True  # store incoming messages in data/inbox.* (worker/inbox.py)
+    scan_interval: Annotated[float, SECONDS] = 2.0  # s between looks at the chat list's unread badges
+    webhook_url: str = ""  # http(s) URL: a signed JSON POST per incoming message, retried until a 2xx
+    webhook_secret: str = ""  # HMAC-SHA256 key of the X-Continuity-Signature header
+    webhook_timeout: Annotated[float, SECONDS] = 10.0
+    webhook_backoff: Annotated[tuple[float, ...], PAIR] = (1.0, 300.0)  # [first, cap] s between attempts
 
 
 class ApiConfig(NamedTuple):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: Annotated[str, HOST] = "127.0.0.1"  # "0.0.0.0": every interface (a container), only when set
     port: Annotated[int, PORT] = 8765
-    token: str = ""  # required for POST; empty: one is generated into run/api_token (mode 0600)
+    token: Annotated[str, TOKEN] = ""  # required for POST; empty: one is generated into run/api_token (mode 0600)
     # Extra Host header names accepted besides the bound address and localhost (e.g. the machine's LAN name
     # when host = "0.0.0.0"); every other Host is refused (DNS-rebinding guard).
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: Annotated[tuple[str, ...], HOST_NAMES] = ()
     # Seconds a POST of a worker action waits for the worker's answer before replying 202 "queued".
     action_wait: Annotated[float, SECONDS] = 10.0
 
@@ -168,7 +211,9 @@ class Config(NamedTuple):
     whatsapp: WhatsAppConfig = WhatsAppConfig()
     session: SessionConfig = SessionConfig()
     notify: NotifyConfig = NotifyConfig()
+    outbox: OutboxConfig = OutboxConfig()
     jobs: tuple[JobConfig, ...] = ()
+    inbox: InboxConfig = InboxConfig()
     api: ApiConfig = ApiConfig()
     alerts: AlertsConfig = AlertsConfig()
     source: Path | None = None
@@ -184,18 +229,21 @@ _SECTIONS: dict[str, type[Any]] = {
     "whatsapp": WhatsAppConfig,
     "session": SessionConfig,
     "notify": NotifyConfig,
+    "outbox": OutboxConfig,
     "api": ApiConfig,
     "alerts": AlertsConfig,
+    "inbox": InboxConfig,
 }
 
 
 def load_config(path: str | Path) -> Config:
-    """Read `path` (TOML); a missing file gives the defaults. Raises ConfigError naming the file and key."""
+    """Read `path` (TOML; a missing file gives the defaults), then the [api] keys set in the environment
+    (config_api.API_ENV). Raises ConfigError naming the file and key, or the variable."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return Config()
+        return with_api_env(Config())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
@@ -204,7 +252,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(document, source=path)
+    return with_api_env(parse_config(document, source=path))  # then $CONTINUITY_API_*
 
 
 def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Config:
@@ -293,12 +341,23 @@ def _check_rule(value: Any, rule: Rule, where: str, key: str) -> Any:
             f"{where}: {key} must be [first, cap] seconds, 0 < first <= cap, each at most {rule.bound}, "
             f"got {list(value)!r}"
         )
-    if kind == "phones":
-        digits = tuple(phone_digits(phone) for phone in value)
+    if kind == "phones":  # phone numbers or group:NAME, by the outbox's own rule
+        digits = tuple(recipient_id(phone) for phone in value)
         for index, (phone, found) in enumerate(zip(value, digits, strict=True)):
             if found is None:
-                raise ConfigError(f"{where}: {key}[{index}]: {phone!r} is not a phone number: {PHONE_HELP}")
+                raise ConfigError(
+                    f"{where}: {key}[{index}]: {phone!r} is not a phone number or a group: {RECIPIENT_HELP}"
+                )
         return digits
+    if kind in ("host", "token"):
+        problem = host_problem(value) if kind == "host" else token_problem(value)
+        if problem:
+            raise ConfigError(f"{where}: {key} {problem}")
+    if kind == "host names":
+        try:
+            return tuple(allowed_host(name) for name in value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {key}: {exc}") from None
     if kind == "callable" and value and ":" not in value:
         raise ConfigError(f'{where}: {key} must look like "package.module:function", got {value!r}')
     return value
@@ -327,6 +386,9 @@ def _check_cross_field(config: Config, where: str) -> None:
     problems = alert_problems(config.alerts)
     if problems:
         raise ConfigError(f"{where}: {problems[0]}")
+    hook = config.inbox.webhook_url
+    if hook and not re.match(r"https?://[^\s/]+", hook):
+        raise ConfigError(f"{where}: inbox.webhook_url must be an http(s) URL, got {hook!r}")
     wd = config.watchdog
     if wd.restart_delay_max < wd.restart_delay:
         raise ConfigError(

@@ -36,8 +36,11 @@ WORKER_ACTIONS = (
     "inspect",
     "backup-session",
     "restore-session",
+    "link-phone",  # params {"phone": DIGITS}: link by phone-number code (worker/session/linking.py)
 )
-DESTRUCTIVE_ACTIONS = frozenset({"clear-session", "restore-session"})  # never run once their caller gave up
+OUTBOX_ACTIONS = ("outbox-retry", "outbox-cancel")  # params {"id": message id}; the API's outbox panel
+# Never run once their caller gave up (link-phone too: a code flow nobody waits for would only hide the QR).
+DESTRUCTIVE_ACTIONS = frozenset({"clear-session", "restore-session", "link-phone"})
 QUEUE_TTL_S = 600.0  # how long any other action waits for a worker to take it
 RESULT_TTL_S = 3600.0  # an answer nobody read (or a request taken and never answered) is deleted after this
 TAKEN_GRACE_S = 30.0  # a destructive action taken at its deadline: how long its caller still waits for the answer
@@ -82,8 +85,8 @@ def submit(
     """Queue `action` for the worker, for a caller that waits `wait_s` s for the answer; returns its id.
 
     Raises ValueError for an unknown action."""
-    if action not in WORKER_ACTIONS:
-        raise ValueError(f"unknown action {action!r} (known: {', '.join(WORKER_ACTIONS)})")
+    if action not in WORKER_ACTIONS and action not in OUTBOX_ACTIONS:
+        raise ValueError(f"unknown action {action!r} (known: {', '.join((*WORKER_ACTIONS, *OUTBOX_ACTIONS))})")
     control_dir.mkdir(parents=True, exist_ok=True)
     now = clock()
     prune(control_dir, now=now)

@@ -31,6 +31,7 @@ RESTART_FAILURES_CRITICAL = 3
 SLOW_PROBE_MS = 2000.0
 RECONNECTS_TO_RECOMMEND = 3
 SEND_STALL_CRITICAL_S = 900.0
+WEBHOOK_WARN_S = 300.0  # s of a failing inbox webhook before status warns
 DRIFT_HELP = "if WhatsApp changed its page, see README 'WhatsApp changed its page: what to do'"
 JOB_FAILURES_DEGRADED = 3  # runs in a row that raised
 
@@ -45,6 +46,18 @@ def _failing_jobs(heartbeat: dict[str, Any] | None) -> list[tuple[str, int, str]
         if isinstance(runs, int) and runs >= JOB_FAILURES_DEGRADED:
             failing.append((str(job.get("name")), runs, str(job.get("last_error") or "no error text")[:200]))
     return failing
+
+
+def _inbox_warnings(inbox: dict[str, Any]) -> list[str]:
+    """The inbox's webhook failing for WEBHOOK_WARN_S or more (its messages wait; nothing is lost)."""
+    hook = inbox.get("webhook")
+    if not isinstance(hook, dict):
+        return []
+    failing = hook.get("failing_for_s")
+    if not isinstance(failing, int | float) or isinstance(failing, bool) or failing < WEBHOOK_WARN_S:
+        return []
+    waiting = inbox.get("webhook_pending", "?")
+    return [f"inbox webhook failing for {failing:.0f} s ({waiting} waiting): {hook.get('last_error') or 'no 2xx'}"]
 
 
 def _profile_mib(wa: dict[str, Any]) -> float | None:
@@ -115,6 +128,7 @@ def assess(
         f"heartbeat field {name} has the wrong type (ignored)" for name in (heartbeat or {}).get("invalid_fields") or ()
     ]
     warnings += [f"selector refused by the browser: {bad}" for bad in wa.get("bad_selectors") or ()]
+    warnings += _inbox_warnings((heartbeat or {}).get("inbox") or {})
     popup = wa.get("unknown_popup")
     if popup:
         worse(DEGRADED, f"an unknown popup is open (buttons: {', '.join(map(str, popup))}); it is not clicked")

@@ -128,6 +128,7 @@ _OPT_STR = (str, type(None))
 _TOP: dict[str, tuple[type, ...]] = {
     "pid": (int,), "seq": (int,), "ts": _NUMBER, "started_at": _NUMBER, "uptime_s": _NUMBER, "rss_bytes": (int,),
     "tokens": (dict,), "outbox": (dict,), "whatsapp": (dict,), "sending": (dict,), "jobs": (list,), "notify": (dict,),
+    "inbox": (dict,),
 }  # fmt: skip
 _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "whatsapp": {
@@ -137,13 +138,17 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "session_max_mb": _OPT_NUMBER, "needs_qr_scan": (bool,), "qr": _OPT_STR, "web_version": _OPT_STR,
         "fallback_roles": (dict,), "bad_selectors": (list,), "unknown_popup": (list, type(None)),
         "browser_rss_mib": _OPT_NUMBER, "browser_age_h": _OPT_NUMBER, "browser_recycles": (int,),
+        "pairing_code": _OPT_STR, "pairing_state": _OPT_STR, "pairing_error": _OPT_STR,
     },
     "sending": {
         "pending": (int,), "stalled": (bool,), "failing_for_s": _OPT_NUMBER, "consecutive_failures": (int,),
         "failing_step": _OPT_STR, "failing_role": _OPT_STR, "problem": _OPT_STR, "last_sent_at": _OPT_NUMBER,
+        "paced_until": _OPT_NUMBER, "paced_by": _OPT_STR,
     },
     "tokens": {"active": (int,)},
     "outbox": {"pending": (int,)},
+    "inbox": {"messages": (int,), "jobs_pending": (int,), "webhook_pending": (int,), "reading": (int,),
+              "webhook": (dict,), "jobs": (dict,)},
 }  # fmt: skip
 
 

@@ -43,14 +43,23 @@ def _rotating(path: str) -> logging.Handler:
     return handler
 
 
+# "1": a watchdog in the foreground writes its log and the worker's output (each line prefixed "worker: ") to
+# stdout as well as to the files: what `docker logs`, `kubectl logs` and journald show. The Dockerfile sets it.
+LOG_STDOUT_ENV = "CONTINUITY_LOG_STDOUT"
+
+
 def configure_watchdog_logging(home: Home, *, console: bool) -> None:
-    """logs/watchdog.log for the watchdog; logs/worker.log for the worker's captured output (single writer)."""
+    """logs/watchdog.log for the watchdog; logs/worker.log for the worker's captured output (single writer).
+
+    `console` (the foreground): the watchdog's log on stderr too; with $CONTINUITY_LOG_STDOUT=1 on stdout instead,
+    the worker's output with it."""
     home.logs_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("continuity")
     root.setLevel(logging.INFO)
     root.addHandler(_rotating(str(home.logs_dir / "watchdog.log")))
+    to_stdout = console and os.environ.get(LOG_STDOUT_ENV) == "1"
     if console:
-        stream = logging.StreamHandler(sys.stderr)
+        stream = logging.StreamHandler(sys.stdout if to_stdout else sys.stderr)
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         root.addHandler(stream)
     output = logging.getLogger("continuity.worker.output")
@@ -58,6 +67,10 @@ def configure_watchdog_logging(home: Home, *, console: bool) -> None:
     handler = _rotating(str(home.logs_dir / "worker.log"))
     handler.setFormatter(logging.Formatter("%(message)s"))
     output.addHandler(handler)
+    if to_stdout:
+        echo = logging.StreamHandler(sys.stdout)
+        echo.setFormatter(logging.Formatter("worker: %(message)s"))
+        output.addHandler(echo)
 
 
 def configure_worker_logging() -> None:

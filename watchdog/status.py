@@ -91,6 +91,13 @@ def format_status(status: dict[str, Any]) -> str:
     whatsapp = (status.get("heartbeat") or {}).get("whatsapp") or {}
     if whatsapp:
         lines.append(f"whatsapp:  {whatsapp.get('state')} (quality {whatsapp.get('quality', '-')})")
+    if whatsapp.get("pairing_code"):  # `continuity whatsapp link --phone`: the code to type on the phone
+        lines.append(f"pairing:   code {whatsapp['pairing_code']} (phone: Linked devices > Link with phone number)")
+    sending = (status.get("heartbeat") or {}).get("sending") or {}
+    if isinstance(sending.get("paced_until"), int | float):  # over a sending limit: messages wait
+        until = time.strftime("%H:%M:%S", time.localtime(sending["paced_until"]))
+        held = f"{sending.get('paced_by')} reached, {sending.get('pending')} waiting"
+        lines.append(f"sending:   paced until {until} ({held})")
     lines.append(
         f"health:    {health['session_health']}" + (f" - {'; '.join(health['reasons'])}" if health["reasons"] else "")
     )

@@ -88,7 +88,11 @@ class JobRunner:
     @classmethod
     def from_config(cls, configs: Sequence[JobConfig], context: JobContext, *, events: EventLog) -> JobRunner:
         """Import every configured job now, so a wrong name is a configuration error at start."""
-        jobs = [Job(name=c.callable, function=load_callable(c.callable), interval_s=c.interval) for c in configs]
+        jobs = [
+            Job(name=c.callable, function=load_callable(c.callable), interval_s=c.interval)
+            for c in configs
+            if getattr(c, "on", "interval") == "interval"  # "message" jobs: worker/inbox_handlers.py
+        ]
         return cls(jobs, context, events=events)
 
     def add(self, job: Job) -> None:

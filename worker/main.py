@@ -15,6 +15,9 @@ from .actions import ActionDispatcher
 from .jobs import Job, JobContext, JobRunner
 from .loop import WorkerLoop
 from .notify import NotifyJob
+from .outbox_view import OutboxViewWriter, register_outbox_actions
+from .retention import INTERVAL_S as RETENTION_INTERVAL_S
+from .retention import OutboxRetention
 
 EX_CONFIG = 78  # the configuration is wrong: the watchdog will not restart this worker
 NOTIFY_INTERVAL_S = 2.0
@@ -28,13 +31,20 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
 
     loop = WorkerLoop(home, config)
     wc = config.worker
-    store = TokenStore.open(home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker")
-    outbox = Outbox.open(home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker")
+    # background: compactions and backups write their big files in a thread, never in the loop's way
+    store = TokenStore.open(
+        home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker", background=True
+    )
+    outbox = Outbox.open(
+        home, backup_interval=wc.backup_interval, max_backups=wc.max_backups, source="worker", background=True
+    )
     ledger = Ledger(home)
     context = JobContext(store, outbox, ledger, logging.getLogger("continuity.job"), loop.stop_requested, home, config)
     runner = JobRunner.from_config(config.jobs, context, events=loop.events)
     notify = NotifyJob(config.notify, events=loop.events)
     runner.add(Job(name="notify", function=notify, interval_s=NOTIFY_INTERVAL_S))
+    retention = OutboxRetention(config.outbox.keep_sent_days, events=loop.events)
+    runner.add(Job(name="outbox_retention", function=retention, interval_s=RETENTION_INTERVAL_S))
     actions = ActionDispatcher(home.control_dir, events=loop.events)
     loop.turns.append(actions)
     if session is not None:
@@ -46,6 +56,9 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
         outbox.maybe_backup()
 
     loop.turns.append(backups)
+    outbox_view = OutboxViewWriter(outbox, home.run_dir)  # run/outbox_view.json for the dashboard's outbox panel
+    register_outbox_actions(actions, outbox, outbox_view)
+    loop.turns.append(outbox_view)
     loop.status_providers.append(
         lambda: {
             "tokens": {"active": store.count()},
@@ -56,11 +69,17 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
     )
     loop.news_sources.append(lambda: (store.count(), outbox.counts().get("pending", 0)))
     loop.resources = [store, outbox]  # closed when the loop ends
+    from .inbox import attach_inbox
+
+    attach_inbox(loop, config, context, session)  # data/inbox.*, the page turn before the sender's, the handlers
     return loop
 
 
 def run_worker(home: Home, config: Config) -> int:
     """Run the worker until it is asked to stop; returns its exit code."""
+    from .store import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts
     configure_worker_logging()
     session = None
     if config.whatsapp.enabled:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from continuity.watchdog.events import EventLog
 
+from .pacing import SendPacer
 from .send_health import SendHealth
 
 logger = logging.getLogger("continuity.worker.sending")
@@ -65,8 +66,10 @@ class OutboxSender:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        pacer: SendPacer | None = None,
     ) -> None:
         self.outbox = outbox
+        self.pacer = pacer  # sending limits (pacing.py): over one, messages wait; None: no limits
         self.sender = sender
         self.min_interval_s = min_interval_s
         self.events = events
@@ -90,6 +93,8 @@ class OutboxSender:
         now = self._clock()
         if now < self._next_send_at:
             return self._next_send_at - now
+        if self.pacer is not None and (paced := self.pacer.wait_s()) > 0:
+            return min(paced, 60.0)  # over a sending limit: the messages wait in the outbox, none fails
         if not self.sender.ready():
             return None
         message = self.outbox.claim(self.owner, lease_s=self.lease_s)
@@ -118,8 +123,17 @@ class OutboxSender:
             )
 
     def status(self) -> dict[str, Any]:
-        """The heartbeat's "sending" section (send_health.py)."""
-        return self.health.status(pending=self.outbox.open_count())
+        """The heartbeat's "sending" section (send_health.py; pacing.py: paced_until, paced_by, limits, sent_last)."""
+        pending = self.outbox.open_count()
+        paced = self.pacer.status(waiting=pending > 0) if self.pacer is not None else {}
+        return {**self.health.status(pending=pending), **paced}
+
+    def paced_until(self) -> float | None:
+        """Epoch seconds until which waiting messages are held by a sending limit (None: not held)."""
+        if self.pacer is None or not self.outbox.open_count():
+            return None
+        until = self.pacer.status(waiting=True)["paced_until"]
+        return None if until is None else round(until)
 
     def _send(self, message: dict[str, Any]) -> SendOutcome:
         try:
@@ -138,6 +152,8 @@ class OutboxSender:
         if outcome.kind == SENT:
             self.outbox.mark_sent(ident, **outcome.details)
             self.sent += 1
+            if self.pacer is not None:
+                self.pacer.record()
             if self.health.on_sent():
                 self.events.emit("send_recovered")
             self.events.emit("message_sent", id=ident, phone=message["phone"], attempts=message.get("attempts"))

@@ -206,3 +206,8 @@ def restore(state: CliState, file: Path | None, yes: bool, timeout_s: float) -> 
         raise click.ClickException(str(exc)) from exc
     backups.apply(staged)
     click.echo(f"login restored from {staged.source} into {state.home.profile_dir}; `continuity start` to use it")
+
+
+from .link_commands import link  # noqa: E402  (linking by phone-number code: its own module)
+
+whatsapp.add_command(link)

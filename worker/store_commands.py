@@ -170,7 +170,8 @@ def backup(state: CliState) -> None:
 @click.option("--dedupe-key", default=None, help="Never queue two messages with this key.")
 @pass_state
 def send(state: CliState, phone: str, text: str, dedupe_key: str | None) -> None:
-    """Queue TEXT for PHONE (digits with country code; '+', spaces and dashes are ignored)."""
+    """Queue TEXT for PHONE (digits with country code; '+', spaces and dashes are ignored), or for a group:
+    "group:NAME" with the group's exact title."""
     worker = state.config.worker
     with (
         _domain_errors(),

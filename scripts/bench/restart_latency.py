@@ -1,13 +1,15 @@
 """Benchmark: kill -9 of the worker -> first heartbeat of the new worker; the watchdog's idle RSS, CPU and wakeups.
 
 Usage: python scripts/bench/restart_latency.py [--rounds 20] [--browser-rounds 10] [--idle-seconds 60] [--no-api]
+       [--scrape-every 5]
 
 1. A 10-line worker that only writes the heartbeat (what PM2's and supervisord's figures measure): the watchdog's
    own restart path, `--rounds` kills.
 2. The built-in worker with headless Chromium linked to the local WhatsApp Web simulator (127.0.0.1), killed once
    WhatsApp is ready (`--browser-rounds` kills): the orphaned browser is stopped (TERM, so it can save the login)
    and the profile swept before the new worker starts; the breakdown comes from logs/events.jsonl.
-   The idle figures are then taken with that worker ready again, and after 25 dashboard/API requests.
+   The idle figures are then taken with that worker ready again (GET /metrics every `--scrape-every` s meanwhile,
+   as Prometheus would), and after 40 dashboard/API requests.
 Worker settings are the defaults (heartbeat every 10 s); the watchdog's are too, except restart_delay = 0 and a
 budget the rounds cannot spend. Goals (issue 2): median <= 100 ms; idle RSS < 18 MB; at most one wakeup a second.
 """
@@ -22,6 +24,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +92,20 @@ def write_config(rig: Rig, *, worker: str, api: bool) -> None:
     )
 
 
+def get(port: int, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    body = conn.getresponse().read()
+    conn.close()
+    return body
+
+
+def scrape_metrics(port: int, every_s: float, stop: threading.Event) -> None:
+    """GET /metrics every `every_s` s until `stop` (what a Prometheus server does)."""
+    while not stop.wait(every_s):
+        get(port, "/metrics")
+
+
 def idle_figures(pid: int, seconds: float) -> str:
     proc = psutil.Process(pid)
     cpu0, w0, t0 = proc.cpu_times(), wakeups(pid), time.monotonic()
@@ -141,6 +158,7 @@ def main() -> None:
     parser.add_argument("--browser-rounds", type=int, default=10)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--no-api", action="store_true", help="Disable the HTTP API (to see what it costs).")
+    parser.add_argument("--scrape-every", type=float, default=5.0, help="GET /metrics every S s while idle (0: no)")
     args = parser.parse_args()
     api = not args.no_api
     print(f"python {sys.version.split()[0]}; API {'on' if api else 'off'}")
@@ -174,16 +192,22 @@ def main() -> None:
         rig.wait_ready(timeout_s=120)
         time.sleep(2.0)
         if args.idle_seconds > 0:
+            stop = threading.Event()
+            scraping = api and args.scrape_every > 0
+            if scraping:
+                scraper_args = (rig.api_port, args.scrape_every, stop)
+                threading.Thread(target=scrape_metrics, args=scraper_args, daemon=True).start()
             figures = idle_figures(pid, args.idle_seconds)
-            print(f"   watchdog idle over {args.idle_seconds:.0f} s after the restarts: {figures}")
+            stop.set()
+            scraped = f", /metrics scraped every {args.scrape_every:g} s" if scraping else ""
+            print(f"   watchdog idle over {args.idle_seconds:.0f} s after the restarts{scraped}: {figures}")
         if api:
-            for path in ("/", "/static/dashboard.js", "/api/status", "/api/events?since=0", "/healthz") * 5:
-                conn = http.client.HTTPConnection("127.0.0.1", rig.api_port, timeout=10)
-                conn.request("GET", path)
-                conn.getresponse().read()
-                conn.close()
+            paths = ("/", "/static/dashboard.js", "/api/status", "/api/events?since=0", "/healthz", "/metrics",
+                     "/api/timeline", "/static/panels.js")  # fmt: skip
+            for path in paths * 5:
+                get(rig.api_port, path)
             time.sleep(1.0)
-            print(f"   watchdog RSS after serving 25 dashboard/API requests: {rss_mb(pid):.1f} MB")
+            print(f"   watchdog RSS after serving {len(paths) * 5} dashboard/API requests: {rss_mb(pid):.1f} MB")
         if rig.stop() != 0:
             raise SystemExit("the watchdog did not exit 0 on SIGTERM")
 

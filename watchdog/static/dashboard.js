@@ -1,10 +1,24 @@
-// Continuity dashboard: polls /api/status (same origin) and posts actions with the API token.
-// Every value from data goes into the page with textContent, never as HTML.
+// Continuity dashboard: polls /api/status (same origin) and posts actions with the API token (sent with every
+// request once saved: an API listening beyond loopback wants it for every GET but /healthz and /metrics).
+// Every value from data goes into the page with textContent, never as HTML. panels.js draws the timeline and outbox.
 "use strict";
 
 const REFRESH_MS = 3000;
+const TIMELINE_MS = 60000;
+const EVENT_LIMIT = 200;
 const TOKEN_KEY = "continuity.apiToken";
 const $ = (id) => document.getElementById(id);
+
+function authHeaders(extra) {
+  const token = localStorage.getItem(TOKEN_KEY) || "";
+  return token ? { ...(extra || {}), Authorization: `Bearer ${token}` } : { ...(extra || {}) };
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { cache: "no-store", headers: authHeaders() });
+  if (response.status === 401) throw new Error("token");
+  return response.json();
+}
 
 function setText(id, value) {
   const el = $(id);
@@ -43,6 +57,17 @@ const RECOMMENDATIONS = {
 };
 
 let qrShown = false;
+let qrUrl = null;
+
+async function loadQr() {
+  // fetched (not <img src>) so that the token goes with it; shown as a blob: URL (CSP img-src 'self' blob:)
+  const response = await fetch(`/api/whatsapp/qr.png?t=${Date.now()}`, { cache: "no-store", headers: authHeaders() });
+  if (!response.ok) return;
+  const url = URL.createObjectURL(await response.blob());
+  $("qr").src = url;
+  if (qrUrl) URL.revokeObjectURL(qrUrl);
+  qrUrl = url;
+}
 
 function render(status) {
   const wd = status.watchdog || {};
@@ -63,7 +88,11 @@ function render(status) {
   setText("reconnects", wa.reconnect_attempts ?? 0);
   setText("browser-restarts", wa.browser_restarts ?? 0);
   setText("tokens-active", (beat.tokens || {}).active ?? (status.tokens_preview || {}).count);
-  setText("outbox-pending", (beat.outbox || {}).pending);
+  const paced = (beat.sending || {}).paced_until;  // over a sending limit ([whatsapp] max_per_*): messages wait
+  setText("outbox-pending", `${(beat.outbox || {}).pending ?? "-"}` +
+    (typeof paced === "number" ? ` (paced until ${new Date(paced * 1000).toLocaleTimeString()})` : ""));
+  const pairing = $("pairing-code");  // `continuity whatsapp link --phone`: the code to type on the phone
+  if (pairing) pairing.textContent = wa.pairing_code ? `Or type this code on the phone: ${wa.pairing_code}` : "";
   setText("heartbeat-age", worker.heartbeat_age_s == null ? "none" : `${worker.heartbeat_age_s.toFixed(1)} s ago`);
   fillList("reasons", [...(health.reasons || []), ...(health.warnings || []).map((w) => `warning: ${w}`)].map(String));
   const recs = health.recommendations || {};
@@ -72,7 +101,7 @@ function render(status) {
   const needsQr = Boolean(recs.needs_qr_scan) || wa.state === "qr";
   $("qr-card").hidden = !needsQr;
   if (needsQr) {
-    $("qr").src = `/api/whatsapp/qr.png?t=${Date.now()}`;
+    loadQr().catch(() => {});
   } else if (qrShown) {
     $("qr").removeAttribute("src");
   }
@@ -99,17 +128,72 @@ function describeEvent(event) {
   return `${time} ${event.source || ""} ${event.event || ""} ${extra}`.slice(0, 300);
 }
 
+function fillEvents(events) {
+  // the number is a span of its own, as wide as it needs (list markers were clipped past two digits)
+  const list = $("events");
+  list.replaceChildren();
+  if (!events.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "no events in the last hour";
+    list.appendChild(li);
+  }
+  events.forEach((event, i) => {
+    const li = document.createElement("li");
+    const number = document.createElement("span");
+    number.className = "n";
+    number.textContent = String(i + 1);
+    li.append(number, describeEvent(event));
+    list.appendChild(li);
+  });
+}
+
+let timelineAt = 0;
+
 async function refresh() {
   try {
-    const response = await fetch("/api/status", { cache: "no-store" });
-    render(await response.json());
+    render(await getJson("/api/status"));
     const since = Date.now() / 1000 - 3600;
-    const events = await (await fetch(`/api/events?since=${since}&limit=15`, { cache: "no-store" })).json();
-    fillList("events", (events.events || []).reverse().map(describeEvent), "no events in the last hour");
+    const events = await getJson(`/api/events?since=${since}&limit=${EVENT_LIMIT}`);
+    fillEvents((events.events || []).reverse());
   } catch (error) {
     const badge = $("health");
     badge.dataset.level = "down";
-    badge.textContent = "watchdog unreachable";
+    badge.textContent = error.message === "token" ? "API token needed (Actions)" : "watchdog unreachable";
+  }
+  refreshPanels();
+}
+
+async function refreshPanels() {
+  if (Date.now() - timelineAt >= TIMELINE_MS) {
+    try {
+      drawTimeline(await getJson("/api/timeline"));
+      timelineAt = Date.now();
+    } catch (error) { /* drawn at the next refresh */ }
+  }
+  if (!localStorage.getItem(TOKEN_KEY)) {
+    renderOutbox(null, outboxAction);
+    return;
+  }
+  try {
+    renderOutbox(await getJson("/api/outbox"), outboxAction);
+  } catch (error) {
+    renderOutbox(null, outboxAction);
+  }
+}
+
+async function outboxAction(op, id, button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(`/api/outbox/${op}`, {
+      method: "POST", headers: authHeaders({ "Content-Type": "application/json" }), body: JSON.stringify({ id }),
+    });
+    const body = await response.json();
+    setText("action-result", `${op} ${id}: ${response.status} ${body.message || body.error || ""}`);
+  } catch (error) {
+    setText("action-result", `${op} ${id}: failed (${error})`);
+  } finally {
+    refresh();
   }
 }
 
@@ -126,8 +210,10 @@ async function runAction(button) {
   try {
     const response = await fetch("/api/whatsapp/persistent-connection", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-      body: JSON.stringify({ action }),
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      // link-phone: the number of the field beside its button (the code then shows on the QR card)
+      body: JSON.stringify(action === "link-phone" ? { action, params: { phone: $("link-phone").value.trim() } }
+        : { action }),
     });
     const body = await response.json();
     const message = body.message || body.error || "";
@@ -146,6 +232,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     localStorage.setItem(TOKEN_KEY, $("token").value.trim());
     setText("action-result", "token saved in this browser");
+    refresh();
   });
   for (const button of document.querySelectorAll("button[data-action]")) {
     button.addEventListener("click", () => runAction(button));

@@ -171,6 +171,18 @@ def find_driver(driver_path: str = "") -> Executable:
     )
 
 
+# Containers set these (see the Dockerfile): no display there, and no user namespaces for Chromium's sandbox under
+# a default seccomp profile (the container is the sandbox). "1", "true" or "yes" turns one on.
+HEADLESS_ENV = "CONTINUITY_HEADLESS"  # Chromium headless whatever [whatsapp] headless says
+NO_SANDBOX_ENV = "CONTINUITY_NO_SANDBOX"  # --no-sandbox also when not root
+
+
+def env_flag(name: str, environ: dict[str, str] | None = None) -> bool:
+    """True when the environment variable `name` is "1", "true" or "yes" (any case)."""
+    env = os.environ if environ is None else environ
+    return env.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def missing_display(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str | None:
     """Why a windowed Chromium cannot start here (Linux/BSD with neither DISPLAY nor WAYLAND_DISPLAY), or None.
 

@@ -21,7 +21,7 @@ from continuity.watchdog.config import Config
 from continuity.watchdog.home import Home
 
 from . import hygiene
-from .discovery import BrowserNotFound, Executable, find_browser, find_driver, missing_display
+from .discovery import HEADLESS_ENV, BrowserNotFound, Executable, env_flag, find_browser, find_driver, missing_display
 from .paths import private_driver_path
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -253,6 +253,8 @@ def check_session_backups(home: Home, config: Config) -> Check:
 def check_display(headless: bool, environ: dict[str, str] | None = None, platform: str = sys.platform) -> Check:
     if headless:
         return Check("display", PASS, "headless = true: no screen needed")
+    if env_flag(HEADLESS_ENV, environ):
+        return Check("display", PASS, f"{HEADLESS_ENV} is set: Chromium runs headless, no screen needed")
     reason = missing_display(environ, platform)
     if reason is None:
         return Check("display", PASS, "a display is available for the Chromium window")

@@ -32,7 +32,15 @@ from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
 from . import hygiene
-from .discovery import Executable, find_browser, find_driver, missing_display
+from .discovery import (
+    HEADLESS_ENV,
+    NO_SANDBOX_ENV,
+    Executable,
+    env_flag,
+    find_browser,
+    find_driver,
+    missing_display,
+)
 from .paths import browser_tmp_dir, private_driver_path
 
 logger = logging.getLogger("continuity.browser")
@@ -57,6 +65,11 @@ class BrowserLaunchError(RuntimeError):
 def is_root() -> bool:
     """True when running as root on POSIX (Chromium then needs --no-sandbox)."""
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def no_sandbox() -> bool:
+    """Chromium gets --no-sandbox as root, or when $CONTINUITY_NO_SANDBOX says so (a container)."""
+    return is_root() or env_flag(NO_SANDBOX_ENV)
 
 
 def _sha256(path: Path) -> str:
@@ -229,7 +242,7 @@ def _selenium_options(browser: Executable, profile: Path, headless: bool) -> web
         options.add_argument(arg)
     if headless:
         options.add_argument("--headless=new")
-    if is_root():
+    if no_sandbox():
         options.add_argument("--no-sandbox")
     return options
 
@@ -253,12 +266,12 @@ def _launch_selenium(
 def _launch_undetected(
     uc: Any, browser: Executable, driver_exe: Path, profile: Path, headless: bool
 ) -> tuple[Any, int | None, int | None]:
-    root = is_root()
+    root = no_sandbox()
 
     class _Options(uc.ChromeOptions):  # type: ignore[misc]
         def handle_prefs(self, user_data_dir: str) -> None:
             super().handle_prefs(user_data_dir)
-            # uc adds --no-sandbox unconditionally; keep it only for root. Runs just before the spawn.
+            # uc adds --no-sandbox unconditionally; keep it only when asked. Runs just before the spawn.
             if not root:
                 self.arguments[:] = [a for a in self.arguments if a not in ("--no-sandbox", "--test-type")]
 
@@ -297,6 +310,8 @@ _told_headless = False
 def _headless(configured: bool, events: EventLog) -> bool:
     """`headless = false` where there is no display would hang 60 s per launch and fail: run headless, say so once."""
     global _told_headless
+    if env_flag(HEADLESS_ENV):
+        return True
     reason = None if configured else missing_display()
     if reason is None:
         return configured

@@ -29,11 +29,16 @@ def classify(markers: dict[str, Any], *, was_linked: bool) -> WhatsAppState:
         return WhatsAppState.OFFLINE if markers.get("offline") else WhatsAppState.READY
     if "post_logout=1" in (markers.get("url") or ""):
         return WhatsAppState.LOGGED_OUT
-    if markers.get("qr") is not None or markers.get("qr_idle"):
+    if markers.get("qr") is not None or markers.get("qr_idle") or _linking_screen(markers):
         return WhatsAppState.LOGGED_OUT if was_linked else WhatsAppState.QR
     if markers.get("ready_state") == "complete" and not markers.get("loading"):
         return WhatsAppState.UNRECOGNIZED
     return WhatsAppState.LOADING
+
+
+def _linking_screen(markers: dict[str, Any]) -> bool:
+    """The phone-number linking screens (number entry, code) stand in for the QR: not linked yet."""
+    return markers.get("link_code") is not None or bool(markers.get("link_phone_input"))
 
 
 def quality(state: WhatsAppState, latency_s: float | None) -> str:

@@ -65,6 +65,44 @@ ROLES: dict[str, tuple[str, ...]] = {
     "outgoing": ("#main div.message-out", "#main [data-id^='true_']"),
     "message_text": ("span.selectable-text", "[data-pre-plain-text] span[dir]", "[data-pre-plain-text]"),
     "tick": ("span[data-icon^='msg-']", "[data-icon*='check']", "[data-icon*='time']"),
+    # The inbox (worker/session/incoming.py): chat rows with their unread badges, incoming bubbles.
+    "chat_row": (
+        "#pane-side div[aria-label][role='grid'] div[role='row']",
+        "#pane-side [role='row']",
+        "div[aria-label='Chat list'] [role='row']",
+        "[role='grid'][aria-label] [role='row']",
+    ),
+    "chat_title": ("span[title]", "[title]"),
+    # The badge's aria-label is localized: English first, then the structure (a span labelled with a number).
+    "unread_badge": (
+        "span[aria-label$='unread message'], span[aria-label$='unread messages']",
+        "span[aria-label*='unread' i]",
+        "span[aria-label*='ungelesen' i], span[aria-label*='não lida' i], span[aria-label*='no leído' i]",
+    ),
+    "incoming": ("#main div.message-in", "#main [data-id^='false_']"),
+    "message_header": ("div.copyable-text[data-pre-plain-text]", "[data-pre-plain-text]"),
+    "chat_header_title": ("#main header span[title]", "#main header [title]"),
+    # Groups (worker/session/groups.py): the chat list's search box (a lexical editor; an <input> in some builds).
+    "search_box": (
+        "#side [contenteditable='true'][data-tab='3']",
+        "[contenteditable='true'][data-tab='3']",
+        "input[data-tab='3']",
+        "[contenteditable='true'][role='textbox'][aria-label*='Search' i]",
+        "input[type='search']",
+    ),
+    # Linking by phone number (worker/session/linking.py): QR screen button, number field, Next, code screen.
+    "link_with_phone": (
+        "[role='button'] :: Log in with phone number|Link with phone number",
+        "button :: Log in with phone number|Link with phone number",
+    ),
+    "link_phone_input": (
+        "input[aria-label='Type your phone number.']",
+        "input[aria-label*='phone number' i]",
+        "input[type='tel']",
+    ),
+    "link_next": ("[role='button'] :: Next", "button :: Next"),
+    "link_code": ("[aria-details='link-device-phone-number-code-screen-instructions']", "[data-link-code]"),
+    "link_error": ("[role='alert']", "[aria-live='assertive']"),
 }
 
 # The roles every probe looks for (the others only while a chat is open or a message is being sent).
@@ -86,6 +124,18 @@ ROLE_LABELS: dict[str, str] = {
     "outgoing": "outgoing message",
     "message_text": "message text",
     "tick": "delivery tick",
+    "chat_row": "chat list row",
+    "chat_title": "chat title",
+    "unread_badge": "unread badge",
+    "incoming": "incoming message",
+    "message_header": "message header",
+    "chat_header_title": "open chat's title",
+    "search_box": "chat search box",
+    "link_with_phone": "'Log in with phone number' button",
+    "link_phone_input": "phone number field",
+    "link_next": "'Next' button",
+    "link_code": "linking code",
+    "link_error": "error message",
 }
 
 # Delivery ticks of an outgoing bubble (data-icon values). Any other tick means the message left the device.
@@ -207,6 +257,16 @@ const out = {
   chat_open: !!find('chat'),
   version: version,
 };
+const linkCode = find('link_code');  // linking by phone number: the code screen, or the number entry screen
+if (linkCode) {
+  const holder = linkCode.closest('[data-link-code]') || linkCode.querySelector('[data-link-code]') || linkCode;
+  out.link_code = (holder.getAttribute('data-link-code') || holder.textContent || '').trim();
+}
+if (find('link_phone_input')) {
+  out.link_phone_input = true;
+  const error = find('link_error');
+  out.link_error = error ? (error.innerText || error.textContent || '').trim().slice(0, 300) : null;
+}
 if (out.chat_open) { out.compose = !!find('compose'); }
 out.matches = M;
 out.bad = BAD;

@@ -14,6 +14,7 @@ from typing import Any
 
 from continuity.worker.sending import FAILED, RETRY, SENT, SendOutcome
 
+from .groups import is_group, open_group
 from .page import Page, RoleNotFound
 from .selectors import TICK_FAILED, TICK_PENDING
 
@@ -44,7 +45,10 @@ def _wait(
 
 
 def _open(page: Page, phone: str, text: str | None) -> str | None:
-    """Open the chat; returns None when it opened, or the invalid-number popup's text."""
+    """Open the chat; returns None when it opened, or the invalid-number popup's text (or why a group cannot be
+    found: groups.py opens a "group:NAME" recipient's chat through the search box, with no text prefilled)."""
+    if is_group(phone):
+        return open_group(page, phone)
     page.open_chat(phone, text)
 
     def settled() -> str | None:

@@ -16,12 +16,14 @@ from continuity.watchdog.config import Config
 from continuity.watchdog.events import EventLog
 from continuity.watchdog.home import Home
 
+from ..pacing import pacer_from_outbox
 from ..sending import OutboxSender, SendOutcome
 from . import rules
 from .actions import Handler, session_action_handlers
 from .backup import SessionBackups
 from .browser_life import BrowserLife
 from .drift import PageWatch
+from .linking import PhoneLinking, link_phone_handler
 from .page import Page, PageHang
 from .qr import clear_qr, write_qr
 from .recycle import RecyclePolicy
@@ -33,6 +35,7 @@ logger = logging.getLogger("continuity.whatsapp")
 
 NAVIGATION_GRACE_S = 15.0  # s after opening a chat during which a loading page still counts as ready
 LIVENESS_CHECK_S = 1.0
+LINKING_PROBE_S = 0.25  # s between probes while linking by phone number (the code is printed as soon as shown)
 PROFILE_SIZE_EVERY_S = 300.0  # between probes, the browser process is checked this often (no WebDriver call)
 
 
@@ -84,6 +87,7 @@ class WhatsAppSession(BrowserLife):
         self.sender: OutboxSender | None = None
         self.backups = SessionBackups(home, config.session, events=self.events, clock=clock, wall_clock=wall_clock)
         self.watch = PageWatch(home, self.wa, events=self.events, clock=clock, wall_clock=wall_clock)
+        self.linking = PhoneLinking(self.events, clock=clock)  # `whatsapp link --phone`: the code flow
         self.recycle = RecyclePolicy.for_config(self.wa, clock=clock)
 
     # -- wiring -------------------------------------------------------------------------------------------
@@ -98,6 +102,7 @@ class WhatsAppSession(BrowserLife):
             min_interval_s=self.wa.send_min_interval,
             events=self.events,
             stall_after_s=self.wa.send_stall_after,
+            pacer=pacer_from_outbox(self.wa, outbox),  # sending limits; the day's count survives a restart
         )
         self.sender = sender
         loop.turns.extend([self.turn, sender])
@@ -135,7 +140,9 @@ class WhatsAppSession(BrowserLife):
             return 0.0
         if self._clock() >= self._next_probe:
             self.probe()
-            self._next_probe = self._clock() + (self.wa.probe_interval if self.state is WhatsAppState.READY else 1.0)
+            waiting_s = LINKING_PROBE_S if self.linking.active else 1.0  # the code flow's screens change fast
+            ready = self.state is WhatsAppState.READY
+            self._next_probe = self._clock() + (self.wa.probe_interval if ready else waiting_s)
         return max(0.0, min(self._next_probe - self._clock(), LIVENESS_CHECK_S))
 
     def probe(self) -> WhatsAppState:
@@ -166,6 +173,7 @@ class WhatsAppSession(BrowserLife):
         if state is WhatsAppState.READY:
             self._set_state(state)
             self.backups.on_ready()
+            self.linking.on_ready()
             if previous in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT) or not self.was_linked():
                 self._make_login_durable()
             elif self.backups.due():  # periodic backup: Chromium must be closed for a consistent copy
@@ -178,6 +186,7 @@ class WhatsAppSession(BrowserLife):
                 return  # the login was lost (profile deleted, replaced, corrupt): a backup was put back
             self._set_state(state)
             self._show_qr(markers)
+            self.linking.step(self.page, markers)  # linking by phone number, when asked
         elif state is WhatsAppState.CONFLICT:
             self._set_state(state, "open on another computer, browser or tab")
             if self.wa.takeover_on_conflict and self.page is not None:
@@ -323,6 +332,7 @@ class WhatsAppSession(BrowserLife):
             "session_backups": self.backups.status(),
             **self.recycle.status(),  # browser_rss_mib (MiB), browser_age_h (hours), browser_recycles
             **self.watch.status(self.page),
+            **self.linking.status(),  # pairing_code, pairing_state, pairing_error
         }
 
     def news(self) -> tuple[object, ...]:
@@ -337,6 +347,8 @@ class WhatsAppSession(BrowserLife):
             self.watch.version,
             self.watch.unknown_popup,
             self.sender.health.stalled if self.sender else None,
+            self.sender.paced_until() if self.sender else None,
+            self.linking.news(),
         )
 
     def _profile_mib(self) -> float | None:
@@ -354,7 +366,7 @@ class WhatsAppSession(BrowserLife):
 
     def action_handlers(self) -> dict[str, Handler]:
         """The control actions this session answers (run/control/, the CLI and the API)."""
-        return session_action_handlers(self)
+        return {**session_action_handlers(self), "link-phone": link_phone_handler(self)}
 
 
 def read_linked(home: Home) -> dict[str, Any] | None:

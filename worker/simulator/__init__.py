@@ -9,6 +9,11 @@
         sim.set_variant("ticks_renamed")  # see VARIANTS: page markup drift, from each page's next load
         sim.delivered()  # [{"id", "phone", "text", "ts"}], once per message
         sim.logout()     # the phone unlinks every device -> pages go to ?post_logout=1 and a QR
+        sim.receive("15557654321", "hi")  # an incoming message: an unread badge until a page opens the chat
+        sim.receipts()   # read receipts the pages sent: [{"jid", "ids", "ts"}]
+        sim.add_group("Token Alerts")  # a group (chat list row by title) -> its jid "<id>@g.us"
+        sim.link_code()  # the phone-number linking code a page shows ("XXXX-XXXX"), or None
+        sim.enter_code() # the phone types that code: the page is linked with no QR scanned
 
 `Simulator(variant=NAME)` starts with a markup variant (default "default"); a variant changes only markup,
 never the fake phone or the server.

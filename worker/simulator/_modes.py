@@ -24,6 +24,8 @@ MODES: dict[str, str] = {
     "update_popup": "popup 'A new version of WhatsApp is available' (Later / Reload) over the main screen; a click "
     "on either button closes it",
     "web_version": f"window.Debug.VERSION is `version` from the next page load (else {DEFAULT_WEB_VERSION!r})",
+    "virtual_list": "the chat list holds only its newest `rows` chats (default 10) unless the search box filters "
+    "it, as the real list is virtualised (rows out of view are not in the page)",
 }
 
 LOCALES = ("de", "pt")
@@ -88,6 +90,18 @@ def _web_version(params: Mapping[str, Any]) -> dict[str, Any]:
     return {"version": version}
 
 
+def _virtual_list(params: Mapping[str, Any]) -> dict[str, Any]:
+    extra = set(params) - {"rows"}
+    if extra:
+        raise ValueError(f"mode 'virtual_list' takes only 'rows', got {sorted(extra)}")
+    rows = params.get("rows", 10)
+    if isinstance(rows, str) and rows.isdigit():
+        rows = int(rows)
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 1000:
+        raise ValueError(f"mode 'virtual_list': rows must be an integer 1-1000, got {rows!r}")
+    return {"rows": rows}
+
+
 def check_mode(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The normalized params of mode `name`; ValueError saying why for an unknown mode or bad params."""
     if name not in MODES:
@@ -100,4 +114,6 @@ def check_mode(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return _invalid_numbers(params)
     if name == "web_version":
         return _web_version(params)
+    if name == "virtual_list":
+        return _virtual_list(params)
     return _no_params(name, params)

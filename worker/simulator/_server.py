@@ -6,8 +6,13 @@ Routes:
   GET  /__sim__/state              JSON state (see SimState.state), including "variant"
   GET  /__sim__/delivered          JSON list of delivered messages
   POST /__sim__/control            JSON {"action": "scan"|"logout"|"set_mode"|"set_variant"|"state"|"delivered", ...}
+                                   ({"action": "receive", "chat": DIGITS or "group:NAME", "text", "sender"?,
+                                   "name"?}: a message arrives; {"action": "receipts"}: read receipts sent)
                                    ({"action": "set_variant", "variant": NAME}: see VARIANTS; unknown name -> 400)
-  POST /__sim__/api/<name>         the page's calls (hello, poll, qr_reload, chat, send, logout, use_here);
+                                   (also add_group {"title"}, enter_code {"code"?}, link_code: _groups.py, _linking.py)
+  POST /__sim__/api/<name>         the page's calls (hello, poll, qr_reload, link_start, link_phone, chat, send,
+                                   logout, use_here);
+                                   (open_incoming: a chat's incoming bubbles, marked read);
                                    hello/poll/qr_reload answer with "locale", "variant" and "web_version"
                                    (window.Debug.VERSION), which the page applies when it loads (so a new
                                    variant shows on the page's next load)
@@ -25,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
+from ._linking import LinkRefused
 from ._modes import DEFAULT_WEB_VERSION
 from ._state import NoQrShown, SimState
 
@@ -144,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self._page_api(path.removeprefix("/__sim__/api/"), self._body()))
             else:
                 self._error(404, f"no such endpoint: {path}")
-        except NoQrShown as exc:
+        except (NoQrShown, LinkRefused) as exc:
             self._error(HTTPStatus.CONFLICT, str(exc))
         except ValueError as exc:  # BadRequest and the state's own ValueErrors
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
@@ -173,18 +179,38 @@ class _Handler(BaseHTTPRequestHandler):
             return self._state()
         if action == "delivered":
             return sim.delivered()
-        raise BadRequest(f"unknown action {action!r}; use scan, logout, set_mode, set_variant, state or delivered")
+        if action == "add_group":  # {"title": "Token Alerts"}: a group the account is in (_groups.py)
+            return {"ok": True, "jid": sim.add_group(str(_str(body, "title")))}
+        if action == "enter_code":  # the phone enters the linking code a page shows ({"code"} optional)
+            return sim.enter_code(_str(body, "code", required=False))
+        if action == "link_code":
+            return {"ok": True, "code": sim.link_code()}
+        if action == "receive":  # a message arrives for the account: {"chat": DIGITS|"group:NAME", "text", ...}
+            sender, name = _str(body, "sender", required=False), _str(body, "name", required=False)
+            chat, text = str(_str(body, "chat")), str(_str(body, "text"))
+            return {"ok": True, **sim.receive(chat, text, sender=sender, name=name)}
+        if action == "receipts":
+            return sim.receipts()
+        raise BadRequest(
+            f"unknown action {action!r}; use scan, logout, set_mode, set_variant, state, delivered, add_group, "
+            "enter_code, link_code, receive or receipts"
+        )
 
     # ----- the page's own calls --------------------------------------------------------------------
     def _page_api(self, name: str, body: dict[str, Any]) -> Any:
         sim = self.server.sim
         token = _str(body, "token", required=False)
-        if name in ("hello", "poll", "qr_reload"):
+        if name in ("hello", "poll", "qr_reload", "link_start", "link_phone"):
             client = _str(body, "client")
             if not _CLIENT_ID.fullmatch(client or ""):
                 raise BadRequest("'client' must be 1..64 of [A-Za-z0-9_-]")
             assert client is not None
-            result = sim.reload_qr(client) if name == "qr_reload" else sim.page(client, token)
+            if name == "link_start":  # "Log in with phone number" (_linking.py)
+                result = sim.link_start(client)
+            elif name == "link_phone":  # the number typed, then "Next"
+                result = sim.link_phone(client, str(_str(body, "phone")))
+            else:
+                result = sim.reload_qr(client) if name == "qr_reload" else sim.page(client, token)
             locale = sim.mode("locale")
             lang = locale["lang"] if locale else "en"
             web = (sim.mode("web_version") or {}).get("version", DEFAULT_WEB_VERSION)
@@ -199,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
             return sim.send(token, phone, text, msg_id)
         if name == "logout":
             return {"ok": True, "removed": sim.logout(token) if token else 0}
+        if name == "open_incoming":
+            return sim.open_incoming(token, str(_str(body, "jid")))
         if name == "use_here":
             mode = _str(body, "mode")
             if mode not in ("conflict", "another_tab", "update_popup"):

@@ -136,6 +136,41 @@ class Simulator:
         """Every message the server accepted, once each: {"id", "phone", "text", "ts"}."""
         return [{k: d[k] for k in ("id", "phone", "text", "ts")} for d in self._sim.delivered()]
 
+    def receive(self, chat: str, text: str, *, sender: str | None = None, name: str | None = None) -> dict[str, Any]:
+        """A message arrives for the account in `chat` (a phone's digits, or "group:NAME" with `sender` digits):
+        an unread badge on its chat row until a page opens the chat. Returns {"id", "jid", "data_id", "ts"}."""
+        return self._sim.receive(chat, text, sender=sender, name=name)
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """Read receipts pages sent (a chat opened with unread messages), oldest first: {"jid", "ids", "ts"}."""
+        return self._sim.receipts()
+
     def history(self, phone: str) -> list[dict[str, Any]]:
         """One chat's messages as the server keeps them, with status pending | sent | failed."""
         return self._sim.history(phone)
+
+    # ----- groups and linking by phone number (_groups.py, _linking.py) ----------------------------------------
+    def add_group(self, title: str) -> str:
+        """A group the account is in, titled exactly `title`: a chat list row; returns its jid (`<id>@g.us`,
+        the key of `history` and of `delivered()["phone"]` for it)."""
+        return self._sim.add_group(title)
+
+    def group_jid(self, title: str) -> str | None:
+        """The jid of the group titled exactly `title`, or None."""
+        return self._sim.group_jid(title)
+
+    def set_code_rotate(self, seconds: float) -> None:
+        """Seconds a phone-linking code is shown before the page refreshes it (the real one: about 180)."""
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        self._sim.code_rotate_s = float(seconds)
+
+    def link_code(self) -> str | None:
+        """The phone-linking code ("XXXX-XXXX") a page shows now, or None."""
+        return self._sim.link_code()
+
+    def enter_code(self, code: str | None = None) -> dict[str, Any]:
+        """The phone enters the linking code a page shows (or `code`): that page is linked, with no QR scanned.
+        LinkRefused (a ValueError) when no page shows it or it was asked for another number than this phone's
+        (`state()["account"]["phone"]`)."""
+        return self._sim.enter_code(code)

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._chats import Chats, check_message
+from ._groups import Groups, is_group
+from ._incoming import Incoming
+from ._linking import CODE_ROTATE_S, LinkingMixin
 from ._modes import MODES, check_mode, valid_phone
 from ._variants import DEFAULT_VARIANT, check_variant
 
@@ -35,11 +38,15 @@ class _Client:
 
     id: str
     last_seen: float
-    status: str = "qr"  # qr | idle | paired | ready | logged_out
+    status: str = "qr"  # qr | idle | phone_entry | code | paired | ready | logged_out
     qr: str | None = None
     qr_since: float = 0.0
     rotations: int = 0
     token: str | None = None
+    link_phone: str | None = None  # linking by phone number (_linking.py): the number typed, the code shown
+    link_code: str | None = None
+    link_since: float = 0.0
+    link_codes: int = 0
 
 
 @dataclass
@@ -65,7 +72,7 @@ def _qr_payload() -> str:
     return "2@" + ",".join(parts)
 
 
-class SimState:
+class SimState(LinkingMixin):
     """The account model; the HTTP server and the `Simulator` API both act on it."""
 
     def __init__(
@@ -94,6 +101,10 @@ class SimState:
         self._next_device = 1
         self._modes: dict[str, dict[str, Any]] = {}
         self._chats = Chats(wall=wall)
+        self._groups = Groups(wall=wall)  # groups by title (_groups.py): chat list rows, sendable chats
+        self.code_rotate_s = CODE_ROTATE_S  # s a phone-linking code is shown before it is refreshed
+        self.fresh_s = CLIENT_FRESH_S
+        self._incoming = Incoming(wall=wall)  # messages people send to the account
         self._counts = _Counts()
 
     # ----- modes -----------------------------------------------------------------------------------
@@ -175,7 +186,14 @@ class SimState:
                 client.status = "logged_out"
                 return {"status": "logged_out"}
             device.last_seen = self._wall()
-            return {"status": "ready", "chats": self._chats.listing(), "pending": self._chats.pending()}
+            return {
+                "status": "ready",
+                "chats": self._groups.listing(self._chats.listing()),
+                "pending": self._chats.pending(),
+                "incoming": self._incoming.listing(),
+            }
+        if client.status in ("phone_entry", "code"):
+            return self._link_status(client, now)
         self._advance(client, now)
         if client.status == "idle":
             return {"status": "idle"}
@@ -201,6 +219,16 @@ class SimState:
             if client.status in ("idle", "qr"):
                 self._new_qr(client, now)
             return self._page_status(client, None, now)
+
+    # ----- linking by phone number: LinkingMixin (_linking.py) --------------------------------------
+    def _pair(self, client: _Client) -> dict[str, Any]:
+        """Link `client` to a new device (the phone entered its code)."""
+        token = secrets.token_urlsafe(24)
+        device = _Device(self._next_device, token, self._wall(), self._wall())
+        self._next_device += 1
+        self._devices[token] = device
+        client.status, client.token = "paired", token
+        return {"ok": True, "device": device.id, "client": client.id}
 
     def _showing_qr(self, now: float) -> list[_Client]:
         shown = []
@@ -247,6 +275,8 @@ class SimState:
 
     # ----- chats and sending -----------------------------------------------------------------------
     def _phone_ok(self, phone: str) -> bool:
+        if is_group(phone):  # a group's jid: one made with add_group, or one a message came from
+            return self._groups.exists(phone) or any(row["jid"] == phone for row in self._incoming.listing())
         invalid = self._modes.get("invalid_numbers", {}).get("numbers", [])
         return valid_phone(phone) and phone not in invalid
 
@@ -255,7 +285,8 @@ class SimState:
         with self._lock:
             if not self._phone_ok(phone):
                 return {"valid": False}
-            return {"valid": True, "messages": self._chats.history(phone)}
+            jid = phone if is_group(phone) else f"{phone}@c.us"
+            return {"valid": True, "messages": self._chats.history(phone), "incoming": self._incoming.open(jid)}
 
     def send(self, token: str | None, phone: str, text: str, msg_id: str) -> dict[str, Any]:
         """A page sends (or re-sends) message `msg_id`; status: sent|pending|failed|logged_out|invalid."""
@@ -266,6 +297,34 @@ class SimState:
             if not self._phone_ok(phone):
                 return {"status": "invalid"}
             return {"status": self._chats.send(phone, text, msg_id, modes=set(self._modes))}
+
+    def add_group(self, title: str) -> str:
+        """Make a group the account is in, titled `title` (exact); returns its jid (the existing one's if any)."""
+        with self._lock:
+            return self._groups.add(title)
+
+    def group_jid(self, title: str) -> str | None:
+        """The jid of the group titled exactly `title`, or None."""
+        with self._lock:
+            return self._groups.jid(title)
+
+    # ----- incoming messages (worker/simulator/_incoming.py) ---------------------------------------------
+    def receive(self, chat: str, text: str, *, sender: str | None = None, name: str | None = None) -> dict[str, Any]:
+        """A message arrives for the account in `chat` (digits, or "group:NAME"); unread until a page opens it."""
+        with self._lock:
+            return self._incoming.receive(chat, text, sender=sender, name=name)
+
+    def open_incoming(self, token: str | None, jid: str) -> dict[str, Any]:
+        """A page opens chat `jid` from the chat list: its incoming bubbles, now read (receipts sent)."""
+        with self._lock:
+            if not token or token not in self._devices:
+                return {"status": "logged_out"}
+            return {"status": "ok", "incoming": self._incoming.open(jid)}
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """Read receipts the page sent, oldest first: {"jid", "ids", "ts"}."""
+        with self._lock:
+            return [dict(r) for r in self._incoming.receipts]
 
     def delivered(self) -> list[dict[str, Any]]:
         """Every message the server accepted (msg-check), once each, oldest first."""
@@ -311,5 +370,6 @@ class SimState:
                     "logouts": c.logouts,
                     "qr_shown": c.qr_shown,
                     "chats": len(self._chats),
+                    "unread_incoming": self._incoming.unread(),
                 },
             }

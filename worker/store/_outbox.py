@@ -9,12 +9,15 @@ never queued twice."""
 from __future__ import annotations
 
 import builtins
+import copy
+import json
 import secrets
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
-from continuity.watchdog.config import PHONE_HELP, phone_digits
+from continuity.watchdog.config import RECIPIENT_HELP, recipient_id
 
+from . import _retention
 from ._engine import DurableMap, Record
 from ._errors import InvalidPhone, InvalidRecord, TokenNotFound
 from ._validate import check_record
@@ -28,32 +31,39 @@ def normalize_phone(raw: str) -> str:
     """Digits only from "+1 555-123-4567" style input (a leading '+', spaces and dashes are dropped; anything else
     is refused); InvalidPhone unless 8-15 digits with a country code. The rule itself is `phone_digits` in
     watchdog/config.py (light enough for the watchdog), so a [notify] recipient that loads is one accepted here."""
-    digits = phone_digits(raw)
+    digits = recipient_id(raw)  # also "group:NAME" (a group's exact title): config.py recipient_id
     if digits is None:
-        raise InvalidPhone(f"{raw!r} is not a phone number: {PHONE_HELP}")
+        raise InvalidPhone(f"{raw!r} is not a phone number or a group: {RECIPIENT_HELP}")
     return digits
 
 
+# A queued message's fields that start empty; not written while they hold these (DurableMap.DEFAULTS).
+MESSAGE_DEFAULTS: dict[str, Any] = {
+    "dedupe_key": None,
+    "attempts": 0,
+    "attempts_at": [],
+    "attempted_at": None,
+    "claimed_at": None,
+    "claim_owner": None,
+    "lease_expires_at": None,
+    "retry_at": None,
+    "last_error": None,
+    "unknown_outcome": False,
+    "sent_at": None,
+    "failed_at": None,
+}
+
+
 def _new_message(phone: str, text: str, dedupe_key: str | None, now: float) -> Record:
-    return {
-        "id": f"m{int(now * 1000):x}{secrets.token_hex(4)}",
-        "phone": phone,
-        "text": text,
-        "dedupe_key": dedupe_key,
-        "state": PENDING,
-        "created_at": now,
-        "attempts": 0,
-        "attempts_at": [],
-        "attempted_at": None,
-        "claimed_at": None,
-        "claim_owner": None,
-        "lease_expires_at": None,
-        "retry_at": None,
-        "last_error": None,
-        "unknown_outcome": False,
-        "sent_at": None,
-        "failed_at": None,
-    }
+    ident = f"m{int(now * 1000):x}{secrets.token_hex(4)}"
+    record = {"id": ident, "phone": phone, "text": text, "state": PENDING, "created_at": now}
+    return {**record, **copy.deepcopy(MESSAGE_DEFAULTS), "dedupe_key": dedupe_key}
+
+
+def _not_before(record: Record) -> float:
+    """When an open message can be claimed: its retry time (pending) or its lease's end (claimed); seconds."""
+    when = record.get("retry_at") if record.get("state") == PENDING else record.get("lease_expires_at")
+    return float(when) if isinstance(when, int | float) else 0.0
 
 
 def _state_name(record: Record) -> str:
@@ -67,15 +77,16 @@ class Outbox(DurableMap):
 
     NAME, KIND, ITEMS_KEY = "outbox", "outbox", "messages"
     DEFAULT_SOURCE = "outbox"
+    DEFAULTS: ClassVar[dict[str, Any]] = MESSAGE_DEFAULTS
 
     # -- indexes: dedupe keys, the open (pending or claimed) messages in queue order, counts per state ----------
     def _rebuild_index(self) -> None:
         self._by_key: dict[str, str] = {}
-        self._open_ids: dict[str, None] = {}
+        self._open_ids: dict[str, float] = {}  # pending or claimed, in queue order -> not claimable before (s)
         self._claimed_ids: set[str] = set()  # for counts(): a claim whose lease expired counts as pending
         self._state_counts: dict[str, int] = dict.fromkeys(STATES, 0)
-        for ident, record in self._items.items():
-            self._index_put(ident, None, record)
+        for ident, raw in self._items.items():  # as stored (no defaults filled in): less to allocate
+            self._index_put(ident, None, json.loads(raw))
 
     def _index_put(self, ident: str, old: Record | None, new: Record) -> None:
         if old is not None:
@@ -84,7 +95,7 @@ class Outbox(DurableMap):
         if new.get("dedupe_key"):
             self._by_key[new["dedupe_key"]] = ident
         if new.get("state") in (PENDING, CLAIMED):
-            self._open_ids.setdefault(ident, None)
+            self._open_ids[ident] = _not_before(new)
         else:
             self._open_ids.pop(ident, None)
         if new.get("state") == CLAIMED:
@@ -113,10 +124,10 @@ class Outbox(DurableMap):
         return dict(record)
 
     def _existing(self, ident: str) -> Record:
-        record = self._items.get(ident)
+        record = self._record(ident)
         if record is None:
             raise TokenNotFound(f"no message {ident!r} in the outbox")
-        return dict(record)
+        return record
 
     def enqueue(self, phone: str, text: str, *, dedupe_key: str | None = None) -> tuple[Record, bool]:
         """Queue a message; returns (message, created), or (the existing message, False) for a used key."""
@@ -148,7 +159,7 @@ class Outbox(DurableMap):
                     fresh_keys[key] = record["id"]
                 answers.append((record["id"], True))
             self._commit_locked([["p", ident, record] for ident, record in fresh.items()])
-            return [(dict(self._items[ident]), created) for ident, created in answers]
+            return [(fresh[ident] if ident in fresh else self._existing(ident), created) for ident, created in answers]
 
     def claim(self, owner: str, *, lease_s: float = 120.0) -> Record | None:
         """The oldest sendable message, now claimed by `owner` for `lease_s` seconds (an attempt), or None.
@@ -161,8 +172,10 @@ class Outbox(DurableMap):
                 return None
         with self._writing():
             now = round(self._clock(), 3)
-            for ident in self._open_ids:
-                record = self._items[ident]
+            for ident, not_before in self._open_ids.items():
+                if not_before > now:
+                    continue
+                record = self._existing(ident)
                 if self._claimable(record, now):
                     taken_over = record["state"] == CLAIMED
                     record = {
@@ -186,7 +199,7 @@ class Outbox(DurableMap):
 
     def _claimable_exists(self) -> bool:
         now = self._clock()
-        return any(self._claimable(self._items[ident], now) for ident in self._open_ids)
+        return any(not_before <= now for not_before in self._open_ids.values())
 
     def note(self, ident: str, **details: Any) -> Record:
         """Durably attach `details` to a message without changing its state (e.g. what the chat showed before a
@@ -202,8 +215,8 @@ class Outbox(DurableMap):
         self.refresh()
         with self._writing():
             released = 0
-            for ident in list(self._open_ids):
-                record = self._items[ident]
+            for ident in list(self._claimed_ids):
+                record = self._existing(ident)
                 if record.get("state") == CLAIMED and record.get("claim_owner") != except_owner:
                     self._put(
                         {
@@ -246,20 +259,20 @@ class Outbox(DurableMap):
     def get(self, ident: str) -> Record | None:
         with self._mutex:
             self.refresh()
-            record = self._items.get(ident)
-            return dict(record) if record is not None else None
+            return self._record(ident)
 
     def find(self, dedupe_key: str) -> Record | None:
         """The message queued with `dedupe_key`, or None."""
         with self._mutex:
             self.refresh()
             ident = self._by_key.get(dedupe_key)
-            return dict(self._items[ident]) if ident else None
+            return self._record(ident) if ident else None
 
     def list(self, *, state: str | None = None) -> builtins.list[Record]:
         with self._mutex:
             self.refresh()
-            return [dict(r) for r in self._items.values() if state is None or r.get("state") == state]
+            records = (self._decode(raw) for raw in self._items.values())
+            return [r for r in records if state is None or r.get("state") == state]
 
     def open_count(self) -> int:
         """How many messages are pending or claimed (from the index: no scan)."""
@@ -274,7 +287,7 @@ class Outbox(DurableMap):
             now = self._clock()
             out = dict(self._state_counts)
             for ident in self._claimed_ids:
-                if (self._items[ident].get("lease_expires_at") or 0) <= now:
+                if self._open_ids.get(ident, 0.0) <= now:
                     out[CLAIMED] -= 1
                     out[PENDING] += 1
             return out
@@ -283,12 +296,42 @@ class Outbox(DurableMap):
         """The state of the message queued with each of `dedupe_keys` (keys with no message are left out)."""
         with self._mutex:
             self.refresh()
-            found = ((key, self._items.get(self._by_key.get(key) or "")) for key in dedupe_keys)
+            found = ((key, self._record(self._by_key.get(key) or "")) for key in dedupe_keys)
             return {key: _state_name(record) for key, record in found if record is not None}
 
     def dedupe_keys(self, idents: Iterable[str]) -> builtins.list[str]:
         """The dedupe keys of the messages `idents` (those that exist and have one)."""
         with self._mutex:
             self.refresh()
-            records = (self._items.get(ident) for ident in idents)
+            records = (self._record(ident) for ident in idents)
             return [r["dedupe_key"] for r in records if r is not None and isinstance(r.get("dedupe_key"), str)]
+
+    def prune(
+        self, *, older_than_s: float, forget: Callable[[str], bool], max_changes: int = 5000
+    ) -> _retention.Pruned:
+        """Drop the messages sent more than `older_than_s` seconds ago whose dedupe key nothing can queue again
+        (`forget(key)`, or no key); keep the others as tombstones of their key (`_retention`). At most
+        `max_changes` changes, in one journal record; `.more` says whether to call again."""
+        with self._writing():
+            before = self._clock() - older_than_s
+            return _retention.prune_locked(self, before=before, forget=forget, max_changes=max_changes)
+
+    def retry(self, ident: str) -> Record:
+        """A failed message (or a pending one waiting for its retry time) is sendable again now; InvalidRecord for a
+        message being sent or already sent."""
+        with self._writing():
+            record = self._existing(ident)
+            if record["state"] not in (PENDING, FAILED):
+                raise InvalidRecord(f"message {ident!r} is {record['state']}: only pending or failed can be retried")
+            record.update(state=PENDING, retry_at=None, failed_at=None)
+            return self._put(record)
+
+    def cancel(self, ident: str, *, reason: str = "cancelled by the user") -> Record:
+        """A pending message is failed for good with `reason` (never sent); InvalidRecord for any other state."""
+        with self._writing():
+            record = self._existing(ident)
+            if record["state"] != PENDING:
+                raise InvalidRecord(f"message {ident!r} is {record['state']}: only pending ones can be cancelled")
+            now = round(self._clock(), 3)
+            record.update(state=FAILED, failed_at=now, last_error=reason[:2000], cancelled=True, retry_at=None)
+            return self._put(record)

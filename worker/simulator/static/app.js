@@ -161,6 +161,9 @@
   var currentChat = null;
   var pending = {};   // message id -> {phone, text, inFlight}
   var sendAfterLogin = null;
+  var incoming = [];    // chats with incoming messages: {jid, title, group, unread, last, ts} (_incoming.py)
+  var incomingJson = "";
+  var currentJid = null;  // the open chat's jid, once known
   var listEl = null;    // the chat list and the search box of the main screen, whatever the variant calls them
   var searchEl = null;
 
@@ -270,7 +273,8 @@
       h("div", { class: "landing-window" },
         h("div", { class: "landing-main" }, h("div", { class: "landing-title", text: T.qr_title }),
           h("ol", { class: "steps" }, steps)),
-        h("div", { class: "qr-slot" }, inner))));
+        h("div", { class: "qr-slot" }, inner)),
+      screen === "qr" || screen === "idle" ? linkButton() : null));
   }
   function showQr(payload) {
     var box = $("div[data-ref]");
@@ -294,6 +298,48 @@
   }
   function reloadQr() {
     api("qr_reload").then(handle, function () { schedulePoll(pollMs); });
+  }
+
+  // ----- linking by phone number (worker/simulator/_linking.py) -----------------------------------------------
+  var LINK = { link: "Log in with phone number", phone_aria: "Type your phone number.", next: "Next",
+    code_title: "Enter code on phone", back: "Log in with QR code",
+    code_help: "On your phone, open WhatsApp > Linked devices > Link a device > Link with phone number instead, " +
+      "and enter this code." };
+  function linkButton() {
+    return h("div", { class: "link-phone", role: "button", tabindex: "0", onclick: startLink },
+      h("span", { text: LINK.link }));
+  }
+  function startLink() { api("link_start").then(handle, function () { schedulePoll(pollMs); }); }
+  function showPhoneEntry(error) {
+    var input = $("input.link-phone-input");
+    if (screen !== "phone_entry" || !input) {
+      screen = "phone_entry";
+      input = h("input", { type: "text", inputmode: "numeric", class: "link-phone-input", "aria-label": LINK.phone_aria,
+        autocomplete: "off" });
+      var next = h("div", { role: "button", tabindex: "0", class: "btn primary link-next", onclick: function () {
+        api("link_phone", { phone: input.value.replace(/[^0-9]/g, "") }).then(handle, function () {
+          schedulePoll(pollMs); });
+      } }, h("div", { text: LINK.next }));
+      landing(h("div", { class: "link-entry" }, input, h("div", { class: "link-error" }), next));
+    }
+    var slot = $("div.link-error");
+    if (error) slot.replaceChildren(h("div", { role: "alert", text: error }));
+  }
+  function showCode(code) {
+    var box = $("div[data-link-code]");
+    var chars = function () { return code.split("").map(function (c) { return h("span", { text: c }); }); };
+    if (screen === "code" && box) {
+      if (box.getAttribute("data-link-code") !== code) {
+        box.setAttribute("data-link-code", code);
+        box.replaceChildren.apply(box, chars());
+      }
+      return;
+    }
+    screen = "code";
+    landing(h("div", { class: "link-code" }, h("div", { class: "landing-title", text: LINK.code_title }),
+      h("div", { "aria-details": "link-device-phone-number-code-screen-instructions", "data-link-code": code,
+        class: "link-code-chars" }, chars()),
+      h("div", { id: "link-device-phone-number-code-screen-instructions", text: LINK.code_help })));
   }
 
   // ----- loading --------------------------------------------------------------------------------------------------
@@ -361,16 +407,39 @@
     var list = listEl;
     if (!list || !list.isConnected) return;
     var q = searchEl ? (searchEl.tagName === "INPUT" ? searchEl.value : searchEl.textContent).trim() : "";
-    var rows = chats.filter(function (c) { return !q || c.phone.indexOf(q) >= 0 || c.last.indexOf(q) >= 0; })
-      .map(function (c) {
-        return h("div", { role: V.unrecognized ? null : "row", class: "chat-row", tabindex: "-1",
-          onclick: function () { openFromList(c.phone); } },
-        h("span", { title: "+" + c.phone, dir: "auto", class: "chat-title", text: "+" + c.phone }),
-        h("span", { class: "chat-time", text: hhmm(c.ts) }),
-        h("span", { title: c.last, dir: "ltr", class: "chat-last", text: c.last }));
-      });
+    var rows = listEntries().filter(function (c) {
+      return !q || c.title.indexOf(q) >= 0 || c.last.indexOf(q) >= 0;
+    }).slice(0, !q && modes.virtual_list ? modes.virtual_list.rows : undefined).map(function (c) {  // virtualised
+      return h("div", { role: V.unrecognized ? null : "row", class: "chat-row", tabindex: "-1",
+        onclick: c.open },
+      h("span", { title: c.title, dir: "auto", class: "chat-title", text: c.title }),
+      h("span", { class: "chat-time", text: hhmm(c.ts) }),
+      h("span", { title: c.last, dir: "ltr", class: "chat-last", text: c.last }),
+      c.unread ? h("span", { class: "unread-badge", "aria-label": c.unread + " unread message" +
+        (c.unread === 1 ? "" : "s"), text: String(c.unread) }) : null);
+    });
     if (!rows.length) rows = [h("div", { class: "no-chats", text: T.no_chats })];
     list.replaceChildren.apply(list, rows);
+  }
+  function listEntries() {  // outgoing chats and chats with incoming messages, one row per chat, newest first
+    var byJid = {};
+    var out = chats.map(function (c) {  // a group (c.group) is kept under its jid and shown by its title
+      var e = { title: c.group ? c.title : "+" + c.phone, last: c.last, ts: c.ts, unread: 0,
+        open: function () { openFromList(c.phone, c.group ? c.title : null); } };
+      byJid[c.group ? c.phone : c.phone + "@c.us"] = e;
+      return e;
+    });
+    incoming.forEach(function (r) {
+      var e = byJid[r.jid];
+      var phone = r.group ? null : r.jid.split("@")[0];
+      if (!e) {
+        e = { title: r.title, last: r.last, ts: r.ts, unread: 0, open: phone
+          ? function () { openFromList(phone); } : function () { openIncoming(r); } };
+        out.push(e);
+      } else if (r.ts > e.ts) { e.last = r.last; e.ts = r.ts; }
+      e.unread = r.unread;
+    });
+    return out.sort(function (a, b) { return b.ts - a.ts; });
   }
   function renderBanners() {
     var slot = $("div.banners");
@@ -428,11 +497,19 @@
       if (r.status === "logged_out") { loggedOut(); return; }
       if (!r.valid) { modal(popup(T.invalid, [button(T.ok, function () { modal(null); }, true)])); return; }
       modal(null);
-      openChat(phone, text, r.messages);
+      openChat(phone, text, r.messages, r.incoming);
     }, function () { modal(null); });
   }
-  function openFromList(phone) {
-    api("chat", { phone: phone }).then(function (r) { if (r.valid) openChat(phone, "", r.messages); });
+  function openFromList(phone, title) {  // title: a group's (phone is then its jid)
+    api("chat", { phone: phone }).then(function (r) {
+      if (r.valid) openChat(phone, "", r.messages, r.incoming, title || null, title ? phone : null);
+    });
+  }
+  function openIncoming(row) {  // a group (or a chat with no outgoing history): opening it sends read receipts
+    api("open_incoming", { jid: row.jid }).then(function (r) {
+      if (r.status === "logged_out") { loggedOut(); return; }
+      openChat(row.group ? row.jid : null, "", [], r.incoming, row.title, row.jid);  // a group can be sent to
+    });
   }
   function tickIcon(icon) { return V.ticks[icon] || icon; }
   function bubble(m) {  // data-id sits on the row's wrapper, an ancestor of div.message-out, as on the real page
@@ -441,13 +518,43 @@
     var d = new Date(m.ts * 1000);
     var pre = "[" + hhmm(m.ts) + ", " + (d.getMonth() + 1) + "/" + d.getDate() + "/" + d.getFullYear() + "] " +
       T.you + ": ";
-    return h("div", { role: "row" }, h("div", { tabindex: "-1", "data-id": "true_" + currentChat + "@c.us_" + m.id },
+    return h("div", { role: "row" }, h("div", { tabindex: "-1", "data-id": "true_" + (currentJid || currentChat + "@c.us") + "_" + m.id },
       h("div", { class: "message-out focusable-list-item" },
         h("div", { class: "copyable-text", "data-pre-plain-text": pre },
           h("span", { dir: "ltr", class: "selectable-text copyable-text" }, h("span", { text: m.text }))),
         h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: hhmm(m.ts) }),
           h("span", { "data-icon": tickIcon(icon[0]), "aria-label": icon[1], class: "tick" })))));
   }
+  function bubbleIn(m) {  // an incoming bubble: data-id "false_<jid>_<ID>[_<sender jid>]" on the row's wrapper
+    var d = new Date(m.ts * 1000);
+    var pre = "[" + hhmm(m.ts) + ", " + (d.getMonth() + 1) + "/" + d.getDate() + "/" + d.getFullYear() + "] " +
+      m.sender + ": ";
+    return h("div", { role: "row" }, h("div", { tabindex: "-1", "data-id": m.data_id },
+      h("div", { class: "message-in focusable-list-item" },
+        h("div", { class: "copyable-text", "data-pre-plain-text": pre },
+          h("span", { dir: "ltr", class: "selectable-text copyable-text" }, h("span", { text: m.text }))),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: hhmm(m.ts) })))));
+  }
+  function refreshOpenChat() {  // new incoming messages in the open chat: shown and read at once
+    var row = incoming.filter(function (r) { return r.jid === currentJid; })[0];
+    var panel = $("#main .conversation-panel");
+    if (!row || !row.unread || !panel) return;
+    api("open_incoming", { jid: row.jid }).then(function (r) {
+      var now = $("#main .conversation-panel");
+      if (now !== panel) return;
+      (r.incoming || []).forEach(function (m) {
+        if (!panel.querySelector("div[data-id='" + m.data_id + "']")) panel.append(bubbleIn(m));
+      });
+      panel.scrollTop = panel.scrollHeight;
+    });
+  }
+  function closeChat() {  // Escape: the open chat closes, as on the real page
+    var slot = $("div.main-slot");
+    if (!slot || !$("#main")) return;
+    currentChat = null; currentJid = null;
+    slot.replaceChildren(intro());
+  }
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeChat(); });
   function setTick(id, icon) {
     var el = document.querySelector("div[data-id$='_" + id + "'] span.tick");
     if (!el) return;
@@ -483,8 +590,9 @@
       : h("button", { "aria-label": T.voice, "data-tab": V.sendTab, class: "mic-btn" },
         h("span", { "data-icon": "mic-outlined", "aria-hidden": "true" })));
   }
-  function openChat(phone, text, messages) {
+  function openChat(phone, text, messages, inMessages, title, jid) {
     currentChat = phone;
+    currentJid = jid || (phone ? phone + "@c.us" : null);
     var lines = text ? text.split("\n") : [];
     var box = h("div", { contenteditable: "true", role: V.composeMoved ? null : "textbox", "data-tab": V.composeTab,
       "aria-label": V.composeMoved ? null : T.compose,
@@ -499,10 +607,14 @@
         }
         updateSendButton();
       } }, lines.length ? lines.map(textP) : emptyP());
+    var all = (messages || []).map(function (m) { return { ts: m.ts, el: bubble(m) }; })
+      .concat((inMessages || []).map(function (m) { return { ts: m.ts, el: bubbleIn(m) }; }))
+      .sort(function (a, b) { return a.ts - b.ts; });
     var panel = h("div", { class: "conversation-panel", role: "application" },
-      (messages || []).map(bubble));
+      all.map(function (x) { return x.el; }));
     var main = h("div", { id: "main" },
-      h("header", { class: "chat-header" }, h("span", { title: "+" + phone, dir: "auto", text: "+" + phone })),
+      h("header", { class: "chat-header" }, h("span", { title: title || "+" + phone, dir: "auto",
+        text: title || "+" + phone })),
       panel,
       h(V.composeMoved ? "section" : "footer", { class: V.composeMoved ? "composer-v4" : null },
         h("div", { class: "compose" }, h("div", { class: "compose-wrap" },
@@ -579,6 +691,11 @@
       next = Math.max(50, Math.min(pollMs, Math.round(r.qr_expires_in_s * 1000) + 30));
     } else if (r.status === "idle") {
       showIdle();
+    } else if (r.status === "phone_entry") {
+      showPhoneEntry(r.error);
+    } else if (r.status === "code") {
+      showCode(r.code);
+      next = Math.max(50, Math.min(pollMs, Math.round(r.code_expires_in_s * 1000) + 30));
     } else if (r.status === "syncing") {
       storeLogin(r.token);
       showLoading();
@@ -586,6 +703,9 @@
       if (screen === "startup") showLoading();
       var json = JSON.stringify(r.chats || []);
       if (json !== chatsJson) { chatsJson = json; chats = r.chats || []; renderChats(); }
+      var inJson = JSON.stringify(r.incoming || []);
+      if (inJson !== incomingJson) { incomingJson = inJson; incoming = r.incoming || []; renderChats(); }
+      if (screen === "main") refreshOpenChat();
       if (screen === "main") { renderBanners(); renderOverlays(); }
       (r.pending || []).forEach(function (m) {  // the account's queue: sent again until the server takes it
         if (!pending[m.id]) pending[m.id] = { phone: m.phone, text: m.text, inFlight: false };

@@ -1,0 +1,133 @@
+"""The rules of the `[api]` keys that name hosts or hold the token, and their environment overrides.
+
+A container sets the API from its environment (the names below); each value is checked by the rule of the key it
+replaces, and a bad one is refused naming the variable (`continuity start` exits 1, the watchdog and worker 78).
+An empty variable counts as unset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ._errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+# variable -> the [api] key it replaces
+API_ENV = {
+    "CONTINUITY_API_HOST": "host",
+    "CONTINUITY_API_PORT": "port",
+    "CONTINUITY_API_TOKEN": "token",
+    "CONTINUITY_API_ALLOWED_HOSTS": "allowed_hosts",
+}
+TOKEN_MIN, TOKEN_MAX = 16, 4096
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
+LOOPBACK_NAMES = frozenset({"localhost", "::1", "[::1]"})
+
+
+def _ip_family(text: str) -> int | None:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
+def _is_dns_name(text: str) -> bool:
+    name = text[:-1] if text.endswith(".") else text
+    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.lower().split("."))
+
+
+def host_problem(value: str) -> str | None:
+    """Why `value` cannot be an address to listen on (an IP address or a host name), or None."""
+    if _ip_family(value) is not None or _is_dns_name(value):
+        return None
+    return f"must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got {value!r}"
+
+
+def allowed_host(value: str) -> str:
+    """The Host header name `value` stands for, lower-case, an IPv6 address in brackets; ValueError when it is not a
+    host name or IP address (no port, scheme, path or wildcard)."""
+    text = value.strip().lower()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    family = _ip_family(bare)
+    if family == socket.AF_INET6:
+        return f"[{bare}]"
+    if family is not None or _is_dns_name(text):
+        return text.rstrip(".")
+    raise ValueError(f"{value!r} is not a host name or IP address (give the name only: no port, scheme or '*')")
+
+
+def token_problem(value: str) -> str | None:
+    """Why `value` cannot be the API's bearer token (empty: one is generated), or None."""
+    if not value:
+        return None
+    if not TOKEN_MIN <= len(value) <= TOKEN_MAX or not _VISIBLE_ASCII.match(value):
+        return f"must be {TOKEN_MIN}-{TOKEN_MAX} visible ASCII characters (no spaces), got {len(value)} characters"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Is `host` (where the API listens) reachable from this machine only?"""
+    return host.lower() in LOOPBACK_NAMES or host.startswith("127.")
+
+
+class HostGuard:
+    """The DNS-rebinding guard: is a Host header the bound address, localhost or an allowed name, with no port or
+    the bound port? Shared by the API (api.ApiApp) and its light /metrics path (api_server)."""
+
+    def __init__(self, bound_host: str, port: int, allowed: tuple[str, ...] = ()) -> None:
+        names = {"127.0.0.1", "localhost", "[::1]", *(name.lower() for name in allowed)}
+        names.add(f"[{bound_host}]" if ":" in bound_host else bound_host.lower())
+        self.names, self.port = frozenset(names), port
+
+    def allows(self, value: str | None) -> bool:
+        if not value:
+            return False
+        value = value.strip().lower()
+        name, port = value, ""
+        if value.startswith("["):
+            end = value.find("]")
+            name, rest = value[: end + 1], value[end + 1 :]
+            if rest:
+                if not rest.startswith(":"):
+                    return False
+                port = rest[1:]
+        elif ":" in value:
+            name, _, port = value.rpartition(":")
+        if port and port != str(self.port):
+            return False
+        return name in self.names
+
+
+def with_api_env(config: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """`config` with the [api] keys the environment sets (API_ENV), each checked by its key's rule."""
+    from .config import _build
+
+    environ = os.environ if environ is None else environ
+    api = config.api
+    for variable, key in API_ENV.items():
+        raw = environ.get(variable, "")
+        if not raw.strip():
+            continue
+        value: object = raw.strip()
+        if key == "port":
+            if not raw.strip().isascii() or not raw.strip().isdigit():
+                raise ConfigError(f"environment: {variable} must be a TCP port 0-65535, got {raw!r}")
+            value = int(raw)
+        elif key == "allowed_hosts":
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        try:
+            checked = _build(type(api), {key: value}, "environment", "api")
+        except ConfigError as exc:  # name the variable, not the key
+            raise ConfigError(str(exc).replace(f"environment: api.{key}", f"environment: {variable}", 1)) from None
+        api = api._replace(**{key: getattr(checked, key)})
+    return config.replace(api=api) if api is not config.api else config
