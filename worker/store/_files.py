@@ -96,7 +96,7 @@ def _load_trim() -> Callable[[], object]:
 
 
 _trim: Callable[[], object] | None = None
-MALLOC_ARENAS = 2  # glibc's malloc arenas in the worker (its default is 8 per core)
+MALLOC_ARENAS = 1  # glibc malloc arenas in the worker (its default is 8 per core); the GIL serializes most anyway
 _M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
