@@ -52,6 +52,8 @@ class Rig:
             "[worker]\nheartbeat_interval = 1\n"
             f'[whatsapp]\nurl = "{self.sim.url}"\nheadless = true\nprobe_interval = 2\nsend_min_interval = 0.3\n'
             "send_ack_timeout = 10\nreconnect_backoff = [0.5, 10]\n"
+            # the simulator's fake phone cannot be banned: no sending limits (a soak sends hundreds an hour)
+            "max_per_minute = 1000000\nmax_per_hour = 1000000\nmax_per_day = 1000000\n"
             f"[notify]\nrecipients = {json.dumps(self.recipients)}\n"
             f"[api]\nport = {self.api_port}\n" + self.settings,
             encoding="utf-8",
