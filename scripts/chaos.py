@@ -90,7 +90,7 @@ def inject(rig: Rig, fault: str, rng: random.Random) -> str:
         return "conflict overlay"
     if fault == "logout_and_scan":
         rig.sim.logout()
-        rig.wait(lambda: (rig.home.session_dir / "qr.txt").exists(), timeout_s=60, what="QR after logout")
+        rig.wait(lambda: rig.home.qr_text_file.exists(), timeout_s=60, what="QR after logout")
         time.sleep(rng.uniform(0.5, 3))
         rig.sim.scan()
         return "logged out, scanned again"

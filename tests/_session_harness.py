@@ -10,17 +10,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from continuity.watchdog.config import Config, WhatsAppConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Config, EventLog, Home, WhatsAppConfig
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from tests._watchdog_harness import wait_for
 
 # The built-in worker with a WhatsApp session, as `continuity worker` runs it, for a home given as argv[1].
 WORKER = """
 import sys
-from continuity.watchdog.config import load_config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import load_config
+from continuity.watchdog.instance import Home
 from continuity.worker.main import build_worker
 from continuity.worker.session import WhatsAppSession
 home = Home.resolve(sys.argv[1])

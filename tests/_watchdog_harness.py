@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import DETACHED_ENV, Home
 
 TOY = Path(__file__).with_name("_toy_worker.py")
 
@@ -46,14 +46,14 @@ def write_config(home: Home, *, toy: str | None = None, toy_arg: str = "", **wat
     home.config_file.write_text(body, encoding="utf-8")
 
 
-def start_watchdog(home: Home, *extra: str) -> subprocess.Popen[str]:
-    """`continuity --home HOME start` as a real child process (its output captured)."""
+def start_watchdog(home: Home, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`continuity --home HOME start` as a real child process (its output captured; `env` added to ours)."""
     return subprocess.Popen(
         [sys.executable, "-m", "continuity.watchdog", "--home", str(home.root), "start", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "CONTINUITY_DETACHED": "1"},
+        env={**os.environ, DETACHED_ENV: "1", **(env or {})},
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 
 
 @pytest.hookimpl(tryfirst=True)

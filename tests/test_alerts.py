@@ -22,9 +22,7 @@ from continuity.watchdog.alerts import (
     check_config,
     redact,
 )
-from continuity.watchdog.config import AlertsConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import AlertsConfig, EventLog, Home
 from tests._watchdog_harness import events, start_watchdog, stop_watchdog, wait_for, write_config
 
 BOT_TOKEN = "123456:SECRET-bot-token-abcdef"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import FAST, events, start_watchdog, stop_watchdog, wait_for, wait_for_event
 
 # A worker that beats every 0.1 s with the contents of fake_status.json merged in, answers control actions through
@@ -26,7 +26,7 @@ from tests._watchdog_harness import FAST, events, start_watchdog, stop_watchdog,
 FAKE_WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
-from continuity.watchdog import control
+from continuity.watchdog.instance import control
 home = Path(os.environ["CONTINUITY_HOME"]); beat = Path(os.environ["CONTINUITY_HEARTBEAT"])
 started, seq = time.time(), 0
 while True:
@@ -378,8 +378,7 @@ def test_status_lines_point_to_the_api_and_token(running: ApiWatchdog) -> None:
 def test_allowed_hosts_extend_the_host_guard(home: Home) -> None:
     """[api] allowed_hosts adds names (e.g. a LAN name when bound to 0.0.0.0); the bound port still must match."""
     from continuity.watchdog.api import ApiApp
-    from continuity.watchdog.config import ApiConfig, Config
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import ApiConfig, Config, EventLog
 
     config = Config(api=ApiConfig(host="0.0.0.0", allowed_hosts=["Box.LAN"]))
     app = ApiApp(home, config, supervisor=None, events=EventLog(home.events_file, source="t"), token="t" * 32,  # type: ignore[arg-type]

@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog._errors import ConfigError
 from continuity.watchdog.api_server import api_status_lines
-from continuity.watchdog.config import parse_config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, Home, parse_config
 from tests._watchdog_harness import FAST, stop_watchdog, wait_for
 from tests.test_api import FAKE_WORKER, free_port, request
 
@@ -116,8 +114,7 @@ def exposed(home: Home) -> Iterator[int]:
     """An ApiApp that believes it listens on 0.0.0.0 (as in a container), served on 127.0.0.1 only."""
     from continuity.watchdog._http import HttpServer
     from continuity.watchdog.api import ApiApp
-    from continuity.watchdog.config import ApiConfig, Config
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import ApiConfig, Config, EventLog
     from continuity.watchdog.states import WatchdogState
 
     monitor = SimpleNamespace(last_change=1.0, is_stale=lambda: False)

@@ -19,8 +19,7 @@ from click.testing import CliRunner
 
 from continuity.watchdog import boot
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
-from continuity.watchdog.instance import running_watchdog
+from continuity.watchdog.instance import Home, running_watchdog
 from tests._watchdog_harness import assert_each_sigterm_arrives, wait_for, write_config
 
 NS = {"t": boot.TASK_NS}
@@ -312,8 +311,8 @@ STOP_SIGNAL_STORM = r"""
 import sys, threading
 sys.setswitchinterval(1e-6)
 from pathlib import Path
-from continuity.watchdog.config import Config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Config
+from continuity.watchdog.instance import Home
 from continuity.watchdog.run import _install_stop_signals
 from continuity.watchdog.supervisor import Supervisor
 supervisor = Supervisor(Home(Path(sys.argv[1])), Config())

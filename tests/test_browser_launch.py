@@ -22,9 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from urllib3.exceptions import ReadTimeoutError
 
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.events import read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, WhatsAppConfig, read_events
 from continuity.worker.browser import (
     Browser,
     BrowserLaunchError,
@@ -50,8 +48,8 @@ HEADLESS = WhatsAppConfig(headless=True)
 LAUNCHER_CHILD = """
 import json, sys, time
 from pathlib import Path
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import WhatsAppConfig
+from continuity.watchdog.instance import Home
 from continuity.worker.browser import launch
 browser = launch(Home(Path(sys.argv[1])), WhatsAppConfig(headless=True))
 browser.driver.get(sys.argv[2])

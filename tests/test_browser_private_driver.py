@@ -6,8 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from continuity.watchdog.events import EventLog, read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.browser.launcher import ensure_private_driver
 from continuity.worker.browser.paths import private_driver_path
 

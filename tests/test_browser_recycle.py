@@ -10,11 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import WhatsAppConfig, load_config
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.heartbeat import clean_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, EventLog, Home, WhatsAppConfig, clean_heartbeat, load_config
 from continuity.worker.browser.memory import tree_rss_bytes
 from continuity.worker.sending import OutboxSender
 from continuity.worker.session import WhatsAppState

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.config import Config, ConfigError, load_config
+from continuity.watchdog.instance import Config, ConfigError, load_config
 
 
 def _load(tmp_path: Path, text: str | bytes) -> Config:

@@ -13,7 +13,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._chromium import chromium, needs_chromium, wait_css
 from tests._watchdog_harness import wait_for
 from tests.test_api import ApiWatchdog, api_config, free_port

@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.outbox_view import VIEW_FILE
 from continuity.worker.store import Outbox
 from tests._chromium import chromium, needs_chromium

@@ -22,12 +22,9 @@ import yaml
 from click.testing import CliRunner
 
 from continuity.watchdog import boot, logsetup
-from continuity.watchdog.atomicfile import write_json_atomic
 from continuity.watchdog.cli import cli
-from continuity.watchdog.config import WatchdogConfig
 from continuity.watchdog.fleet import find_homes
-from continuity.watchdog.home import Home
-from continuity.watchdog.instance import single_instance
+from continuity.watchdog.instance import Home, WatchdogConfig, single_instance, write_json_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "kubernetes"
@@ -310,7 +307,7 @@ def test_log_stdout_echoes_watchdog_and_worker_logs(
 
 def test_headless_and_no_sandbox_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CONTINUITY_HEADLESS / CONTINUITY_NO_SANDBOX force headless and --no-sandbox; unset, neither happens."""
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import EventLog
     from continuity.worker.browser import doctor, launcher
 
     events = EventLog(tmp_path / "events.jsonl", source="test")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from continuity.watchdog.heartbeat import read_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, read_heartbeat
 from continuity.worker.browser import find_profile_holders
 from continuity.worker.simulator import Simulator
 from tests._watchdog_harness import start_watchdog, stop_watchdog, wait_for, wait_for_event
@@ -53,7 +52,7 @@ def test_tokens_become_messages_exactly_once_through_a_worker_crash(home: Home, 
         assert shown.returncode == 0 and "Linked devices" in shown.stdout
         sim.scan()
         wait_for(
-            lambda: whatsapp_state(home) == "ready" and (home.session_dir / "linked.json").exists(),
+            lambda: whatsapp_state(home) == "ready" and home.linked_file.exists(),
             timeout=60,
             what="ready and linked",
         )

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from continuity.watchdog.events import EventLog, read_events
+from continuity.watchdog.instance import EventLog, read_events
 
 
 def test_events_from_many_processes_never_interleave(tmp_path: Path) -> None:
     """Four processes appending 200 events each leave 800 whole, parseable lines."""
     path = tmp_path / "events.jsonl"
     code = (
-        "import sys; from continuity.watchdog.events import EventLog;"
+        "import sys; from continuity.watchdog.instance import EventLog;"
         "log = EventLog(sys.argv[1], source=sys.argv[2]);"
         "[log.emit('tick', n=i, pad='x' * 300) for i in range(200)]"
     )

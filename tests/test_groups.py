@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.sending import OutboxSender
 from continuity.worker.session.groups import _rows
 from continuity.worker.simulator import Simulator

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.session.crypto import (
     KEY_ENV,
     MAGIC,

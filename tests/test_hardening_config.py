@@ -14,10 +14,9 @@ from typing import Annotated, Any
 import pytest
 from click.testing import CliRunner
 
-from continuity.watchdog import config as config_module
 from continuity.watchdog.cli import cli
-from continuity.watchdog.config import ConfigError, load_config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, Home, load_config
+from continuity.watchdog.instance import _config as config_module
 
 PHONES = [
     "15551234567",
@@ -78,7 +77,7 @@ def test_checking_recipients_imports_nothing_heavy(tmp_path: Path) -> None:
     """Loading a config with recipients in a fresh interpreter imports neither the store nor filelock."""
     path = _write(tmp_path, '[notify]\nrecipients = ["+1 555 123 4567"]\n')
     code = (
-        "import sys; from continuity.watchdog.config import load_config; "
+        "import sys; from continuity.watchdog.instance import load_config; "
         f"assert load_config({str(path)!r}).notify.recipients == ('15551234567',); "
         "print(sorted(m for m in sys.modules if m.startswith(('continuity.worker', 'filelock'))))"
     )
@@ -205,8 +204,8 @@ def _profile_of(home: Home, size_bytes: int) -> None:
 @pytest.mark.parametrize(("size_bytes", "critical"), [(510_000_000, False), (530_000_000, True)])
 def test_profile_size_is_judged_in_mib_like_the_trimmer(home: Home, size_bytes: int, critical: bool) -> None:
     """A 510 MB profile (486 MiB) is under a 500 MiB limit for the trimmer, the heartbeat and health alike."""
-    from continuity.watchdog.config import Config
     from continuity.watchdog.health import assess
+    from continuity.watchdog.instance import Config
     from continuity.worker.browser.profile_files import trim_profile
     from continuity.worker.session.session import WhatsAppSession
 

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from continuity.watchdog import control
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, control
 from tests._watchdog_harness import events, wait_for
 
 # One pass of the real dispatcher, as the next worker would run it; argv: home, [seconds to add to the wall clock],
@@ -28,7 +27,7 @@ from tests._watchdog_harness import events, wait_for
 DISPATCH = r"""
 import sys, time
 from pathlib import Path
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 from continuity.worker.actions import ActionDispatcher
 home, skew = Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 until = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -180,8 +179,7 @@ def test_api_withdraws_an_unanswered_clear_session(home: Home) -> None:
     """POST clear-session with no worker: 504 withdrawn ("nothing was done"), and nothing stays queued."""
     from continuity.watchdog._http import Request
     from continuity.watchdog.api import ApiApp
-    from continuity.watchdog.config import ApiConfig, Config
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import ApiConfig, Config, EventLog
 
     config = Config(api=ApiConfig(action_wait=0.3))
     events_log = EventLog(home.events_file, source="watchdog")
@@ -259,7 +257,7 @@ def test_budget_snapshot_does_not_lose_a_restart_recorded_meanwhile() -> None:
 @pytest.fixture
 def supervisor(home: Home) -> Any:
     """A supervisor driven tick by tick in this process, over a real toy worker process."""
-    from continuity.watchdog.config import load_config
+    from continuity.watchdog.instance import load_config
     from continuity.watchdog.states import WatchdogState
     from continuity.watchdog.supervisor import Supervisor
     from tests._watchdog_harness import write_config
@@ -276,7 +274,7 @@ def supervisor(home: Home) -> Any:
 def test_api_restart_that_races_a_crash_spares_the_next_worker(supervisor: Any) -> None:
     """restart-worker asked for a worker that crashed meanwhile is dropped: the fresh worker is not killed."""
     from continuity.watchdog.api import ApiApp
-    from continuity.watchdog.config import Config
+    from continuity.watchdog.instance import Config
     from continuity.watchdog.states import WatchdogState
 
     sup = supervisor
@@ -307,7 +305,7 @@ def test_api_restart_that_races_a_crash_spares_the_next_worker(supervisor: Any) 
 def test_api_restart_for_the_running_worker_still_restarts_it(supervisor: Any) -> None:
     """restart-worker for the worker that runs kills its tree and starts a new one."""
     from continuity.watchdog.api import ApiApp
-    from continuity.watchdog.config import Config
+    from continuity.watchdog.instance import Config
 
     sup = supervisor
     first = sup.worker.pid

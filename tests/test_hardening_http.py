@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from continuity.watchdog._http import MAX_PER_CLIENT, HttpServer, Response
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import wait_for
 from tests.test_api import ApiWatchdog, api_config, free_port, request
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._chromium import needs_chromium
 from tests._watchdog_harness import (
     events,
@@ -290,7 +290,7 @@ def test_detached_start_on_a_full_disk_says_why(tmp_path: Path) -> None:
         home = Home(root)
         home.ensure()
         _api_config(home, api=False)
-        (home.logs_dir / "watchdog.out").touch()
+        home.watchdog_out_file.touch()
         _fill(home.data_dir)
         result = _run(home, "start", "--detach", timeout=30)
         assert result.returncode == 1
@@ -301,7 +301,7 @@ def test_detached_start_on_a_full_disk_says_why(tmp_path: Path) -> None:
 def test_detached_start_with_out_file_on_dev_full_says_why(home: Home) -> None:
     """logs/watchdog.out -> /dev/full and a child that cannot start: the reason is shown, /dev/full is never read."""
     _api_config(home, api=False)
-    (home.logs_dir / "watchdog.out").symlink_to("/dev/full")
+    home.watchdog_out_file.symlink_to("/dev/full")
     home.watchdog_lock_file.mkdir()
     result = _run(home, "start", "--detach", timeout=30, preexec_fn=_limit_memory)
     assert result.returncode == 1

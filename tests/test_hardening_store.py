@@ -18,10 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.config import NotifyConfig
-from continuity.watchdog.events import EventLog
 from continuity.watchdog.health import DEGRADED, HEALTHY, assess
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, NotifyConfig
 from continuity.worker.jobs import Job, JobContext, JobRunner
 from continuity.worker.notify import NotifyJob, dedupe_key
 from continuity.worker.store import Ledger, Outbox, TokenStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import wait_for, wait_for_event
 from tests.test_api import ApiWatchdog, api_config, free_port, request
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.heartbeat import HeartbeatMonitor, read_heartbeat
+from continuity.watchdog.heartbeat_monitor import HeartbeatMonitor
+from continuity.watchdog.instance import read_heartbeat
 
 
 class FakeClock:

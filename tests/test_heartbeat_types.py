@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from continuity.watchdog.health import assess
-from continuity.watchdog.heartbeat import clean_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, clean_heartbeat
 from tests._watchdog_harness import wait_for
 from tests.test_api import ApiWatchdog, api_config, free_port, get_json
 
@@ -46,3 +45,31 @@ def test_api_status_never_passes_wrong_types_on(home: Home) -> None:
     beat = report["heartbeat"]
     assert beat["whatsapp"] == {"quality": "good"} and "whatsapp.restart_failures" in beat["invalid_fields"]
     assert any("whatsapp.state" in w for w in report["health"]["warnings"])
+
+
+def test_the_schema_and_its_runtime_check_agree() -> None:
+    """The TypedDict schema (instance.Heartbeat and its sections) names the same fields, with the same types, as
+    the table clean_heartbeat checks them against: the two cannot drift apart."""
+    from continuity.watchdog.instance import _heartbeat as hb
+
+    number, opt_number, opt_str = (int, float), (int, float, type(None)), (str, type(None))
+    runtime = {
+        "int": (int,), "bool": (bool,), "str": (str,), "float": number, "float | None": opt_number,
+        "str | None": opt_str, "dict[str, Any]": (dict,), "list[Any]": (list,), "list[Any] | None": (list, type(None)),
+        "list[dict[str, Any]]": (list,),
+    }  # fmt: skip
+    sections = {"tokens": hb.TokensSection, "outbox": hb.OutboxSection, "whatsapp": hb.WhatsAppSection,
+                "sending": hb.SendingSection, "inbox": hb.InboxSection}  # fmt: skip
+
+    def hints(schema: type) -> dict[str, str]:  # the annotations as written (ForwardRefs: postponed annotations)
+        return {name: getattr(hint, "__forward_arg__", hint) for name, hint in schema.__annotations__.items()}
+
+    top = {name: hint for name, hint in hints(hb.Heartbeat).items() if name != "invalid_fields"}
+    assert set(top) == set(hb._TOP)
+    for name, hint in top.items():
+        assert hb._TOP[name] == ((dict,) if name in sections else runtime[hint]), name
+    assert set(sections) == set(hb._SECTIONS)
+    for section, schema in sections.items():
+        assert set(hints(schema)) == set(hb._SECTIONS[section]), section
+        for name, hint in hints(schema).items():
+            assert hb._SECTIONS[section][name] == runtime[hint], f"{section}.{name}"

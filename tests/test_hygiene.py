@@ -16,8 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuity.watchdog.events import EventLog, read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.browser import hygiene
 from continuity.worker.browser.hygiene import (
     clear_browser_temp,

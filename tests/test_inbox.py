@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from continuity.watchdog._errors import ConfigError
 from continuity.watchdog.cli import cli as cli_main
-from continuity.watchdog.config import parse_config
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, EventLog, Home, parse_config
 from continuity.worker.inbox_commands import parse_since
 from continuity.worker.inbox_handlers import MessageJobs, WebhookSender, backoff, sign
 from continuity.worker.jobs import JobContext, JobRunner

@@ -12,9 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.heartbeat import read_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, read_heartbeat
 from continuity.worker.inbox import InboxWatcher
 from continuity.worker.session import incoming
 from continuity.worker.simulator import Simulator

@@ -9,9 +9,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from continuity.watchdog import control
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, control
 
 DETAILS = {
     "state": "ready",

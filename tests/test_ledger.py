@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.store import InvalidRecord, Ledger
 
 

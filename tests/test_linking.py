@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.simulator import Simulator
 from tests._session_harness import WORKER, drive, session_config, write_worker_config

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.watchdog.logs_command import tail_lines
 from tests._watchdog_harness import ignore_sigint, wait_for
 
@@ -31,8 +30,8 @@ def test_tail_of_both_logs(home: Home) -> None:
     code, output = run_logs(home, "-n", "3")
     assert code == 0
     assert output.splitlines() == [
-        f"==> {home.logs_dir / 'watchdog.log'} <==", "wd 97", "wd 98", "wd 99",
-        f"==> {home.logs_dir / 'worker.log'} <==", "wk only",
+        f"==> {home.watchdog_log_file} <==", "wd 97", "wd 98", "wd 99",
+        f"==> {home.worker_log_file} <==", "wk only",
     ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.outbox_view import VIEW_FILE, OutboxViewWriter, outbox_view
 from continuity.worker.store import InvalidRecord, Outbox, TokenNotFound
 from tests._watchdog_harness import FAST, start_watchdog, stop_watchdog, wait_for

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import NotifyConfig, load_config
-from continuity.watchdog.events import EventLog, read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, EventLog, Home, NotifyConfig, load_config, read_events
 from continuity.worker.jobs import MORE_WORK, JobContext
 from continuity.worker.notify import NotifyJob, dedupe_key
 from continuity.worker.retention import DAY_S, OutboxRetention

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import WhatsAppConfig, load_config
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import ConfigError, EventLog, WhatsAppConfig, load_config
 from continuity.watchdog.status import format_status
 from continuity.worker.pacing import DAY_S, HOUR_S, Limit, SendPacer, pacer_from_outbox
 from continuity.worker.sending import SENT, OutboxSender, SendOutcome

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from continuity.watchdog.config import WatchdogConfig
+from continuity.watchdog.instance import WatchdogConfig
 from continuity.watchdog.policy import RestartBudget, RestartPolicy, backoff_delay
 from continuity.watchdog.states import TRANSITIONS, InvalidTransition, WatchdogState, transition_label
 

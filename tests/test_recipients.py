@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import load_config, recipient_id
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, Home, load_config, recipient_id
 from continuity.worker.simulator import Simulator
 from continuity.worker.store import InvalidPhone, Outbox, normalize_phone
 

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.config import NotifyConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, NotifyConfig
 from continuity.worker.jobs import MORE_WORK, Job, JobContext, JobRunner
 from continuity.worker.notify import NotifyJob, dedupe_key
 from continuity.worker.store import CLAIMED, PENDING, SENT, InvalidRecord, Ledger, Outbox, StoreLocked, TokenStore

@@ -10,9 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.config import Config, SessionConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Config, EventLog, Home, SessionConfig
 from continuity.worker.session.backup import SessionBackups
 from continuity.worker.session.crypto import KEY_ENV
 from continuity.worker.session.security import permission_problems, report_permission_problems
@@ -58,7 +56,7 @@ def test_each_unsafe_mode_is_named_with_its_fix(home: Home, target: str, mode: i
     os.chmod(home.config_file, 0o600)
     path = {"root": home.root, "profile": home.profile_dir, "config": home.config_file}.get(target)
     if target == "backup":
-        path = home.session_dir / "backups" / "session-x.cbk"
+        path = home.session_backups_dir / "session-x.cbk"
         path.parent.mkdir(parents=True)
         os.chmod(path.parent, 0o700)
         path.write_bytes(b"x")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.send_health import SendHealth
 from continuity.worker.sending import SENT, OutboxSender, SendOutcome
 from continuity.worker.session.page import RoleNotFound

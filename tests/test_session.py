@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.simulator import Simulator
 from tests._session_harness import drive, linked_session, session_config

@@ -13,9 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.config import SessionConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, SessionConfig
 from continuity.worker.session.archive import MANIFEST
 from continuity.worker.session.backup import NoUsableBackup, SessionBackups
 from continuity.worker.session.crypto import KEY_ENV, BackupRejected, EncryptingWriter, SessionKeyError
@@ -53,7 +51,7 @@ def _backups(home: Home, key: str | None = KEY, **config: object) -> SessionBack
 
 def _linked(home: Home, linked_at: float = 1000.0) -> None:
     home.session_dir.mkdir(parents=True, exist_ok=True)
-    (home.session_dir / "linked.json").write_text(json.dumps({"linked_at": linked_at}))
+    home.linked_file.write_text(json.dumps({"linked_at": linked_at}))
 
 
 def test_backup_holds_only_the_login_storage_encrypted_and_private(home: Home) -> None:
@@ -61,7 +59,7 @@ def test_backup_holds_only_the_login_storage_encrypted_and_private(home: Home) -
     _profile(home)
     backups = _backups(home)
     path = backups.create(reason="test")
-    assert path.parent == home.session_dir / "backups"
+    assert path.parent == home.session_backups_dir
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     assert TOKEN not in path.read_bytes()
     staged = backups.stage(path)
@@ -112,7 +110,7 @@ def test_no_key_means_no_backup_and_one_clear_warning(home: Home) -> None:
     with pytest.raises(SessionKeyError, match="CONTINUITY_SESSION_KEY"):
         backups.create(reason="test")
     assert backups.create_quietly(reason="test") is None
-    assert not (home.session_dir / "backups").exists() or not backups.files()
+    assert not home.session_backups_dir.exists() or not backups.files()
     assert len(events(home, "session_backup_disabled")) == 1
     assert backups.status()["enabled"] is False
 
@@ -123,7 +121,7 @@ def test_empty_profile_is_not_backed_up(home: Home) -> None:
     with pytest.raises(FileNotFoundError, match="no login storage"):
         backups.create(reason="test")
     assert backups.files() == []
-    assert not list((home.session_dir / "backups").iterdir())
+    assert not list(home.session_backups_dir.iterdir())
     with pytest.raises(NoUsableBackup, match="no session backup"):
         backups.stage_for_restore()
 
@@ -148,7 +146,7 @@ def test_a_tampered_backup_is_skipped_for_the_next(home: Home) -> None:
 
 def test_an_authentic_archive_with_a_path_outside_the_login_storage_is_refused(home: Home) -> None:
     """Even a correctly encrypted archive may only hold login-storage paths (no ../, no other files)."""
-    path = home.session_dir / "backups" / "session-evil.cbk"
+    path = home.session_backups_dir / "session-evil.cbk"
     path.parent.mkdir(parents=True)
     with open(path, "wb") as raw:
         writer = EncryptingWriter(raw, KEY.encode())
@@ -223,7 +221,7 @@ def test_cli_refuses_bad_input_clearly(home: Home, monkeypatch: pytest.MonkeyPat
     foreign.write_bytes(b"hello")
     result = _cli(home, "restore", "--yes", str(foreign))
     assert result.exit_code == 1 and "not a Continuity session backup" in result.output
-    (home.session_dir / "linked.json").unlink()
+    home.linked_file.unlink()
     result = _cli(home, "backup")
     assert result.exit_code == 1 and "never linked" in result.output
     assert os.environ[KEY_ENV] not in home.events_file.read_text()

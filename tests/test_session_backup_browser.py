@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.session.crypto import KEY_ENV
 from continuity.worker.simulator import Simulator
@@ -28,7 +27,7 @@ def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _backups(home: Home) -> list[Path]:
-    return sorted((home.session_dir / "backups").glob("*.cbk"), reverse=True)
+    return sorted(home.session_backups_dir.glob("*.cbk"), reverse=True)
 
 
 def _forms(token: str) -> list[bytes]:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.config import SessionConfig
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, SessionConfig
 from continuity.worker.session.crypto import (
     HEADER_SIZE,
     KEY_ENV,

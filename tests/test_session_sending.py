@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.sending import OutboxSender
 from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
@@ -102,8 +101,7 @@ def test_worker_killed_after_clicking_send_does_not_deliver_twice(home: Home, si
 
 def test_heartbeat_keeps_beating_during_a_long_send(home: Home, sim: Simulator) -> None:
     """While one send waits 4 s for a tick that does not come, the heartbeat still advances every 0.5 s."""
-    from continuity.watchdog.config import WorkerConfig
-    from continuity.watchdog.heartbeat import read_heartbeat
+    from continuity.watchdog.instance import WorkerConfig, read_heartbeat
     from continuity.worker.main import build_worker
 
     session = linked_session(home, sim, send_ack_timeout=4.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.store import Outbox, TokenStore
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.events import read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, read_events
 from continuity.worker.store import TokenStore
 from continuity.worker.store import _compaction as compaction
 from continuity.worker.store import _files as files

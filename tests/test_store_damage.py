@@ -10,8 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from continuity.watchdog.events import read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, read_events
 from continuity.worker.store import Outbox, TokenStore
 from continuity.worker.store._segments import list_segments
 from continuity.worker.store._snapshot import list_backups

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.store import (
     MAX_RECORD_BYTES,
     DuplicateId,

@@ -6,8 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
-from continuity.watchdog.events import read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, read_events
 from continuity.worker.store import TokenStore
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.store import DuplicateId, TokenNotFound, TokenStore
 
 CHILD = Path(__file__).with_name("_store_child.py")

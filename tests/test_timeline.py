@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.watchdog.timeline import build_timeline, read_window
 from tests.test_api import ApiWatchdog, api_config, free_port, get_json
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import events, start_watchdog, stop_watchdog, wait_for_event, write_config
 
 

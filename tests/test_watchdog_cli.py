@@ -12,7 +12,7 @@ import psutil
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import start_watchdog, stop_watchdog, wait_for, wait_for_event, write_config
 
 

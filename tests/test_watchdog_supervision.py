@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import (
     events,
     start_watchdog,

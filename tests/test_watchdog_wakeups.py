@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from continuity.watchdog._dirwatch import DirWatch
-from continuity.watchdog.heartbeat import HeartbeatMonitor
-from continuity.watchdog.home import Home
+from continuity.watchdog.heartbeat_monitor import HeartbeatMonitor
+from continuity.watchdog.instance import Home
 from tests._watchdog_harness import start_watchdog, stop_watchdog, wait_for, wait_for_event, write_config
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux-only")

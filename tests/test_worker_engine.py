@@ -9,11 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog import control
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import JobConfig, NotifyConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import ConfigError, EventLog, Home, JobConfig, NotifyConfig, control
 from continuity.worker.actions import ActionDispatcher
 from continuity.worker.jobs import Job, JobContext, JobRunner, load_callable
 from continuity.worker.notify import NotifyJob, template_fields
@@ -252,8 +248,7 @@ def test_actions_are_answered_and_unknown_ones_refused(home: Home) -> None:
 
 def test_heartbeat_is_written_per_interval_and_at_once_on_news(home: Home) -> None:
     """Passes with nothing new leave the heartbeat alone until heartbeat_interval; news is written at once."""
-    from continuity.watchdog.config import Config, WorkerConfig
-    from continuity.watchdog.heartbeat import read_heartbeat
+    from continuity.watchdog.instance import Config, WorkerConfig, read_heartbeat
     from continuity.worker.loop import WorkerLoop
 
     now = [100.0]
@@ -283,8 +278,8 @@ WORKER_STOP_STORM = r"""
 import sys
 sys.setswitchinterval(1e-6)
 from pathlib import Path
-from continuity.watchdog.config import Config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Config
+from continuity.watchdog.instance import Home
 from continuity.worker.loop import WorkerLoop
 loop = WorkerLoop(Home(Path(sys.argv[1])), Config())
 loop.install_signal_handlers()

@@ -1,8 +1,6 @@
 """Continuity watchdog: supervises the worker process (never imports selenium)."""
 
-from ._errors import AlreadyRunning, ConfigError, ContinuityError, NotRunning
-from .config import Config, load_config
-from .home import Home
+from .instance import AlreadyRunning, Config, ConfigError, ContinuityError, Home, NotRunning, load_config
 
 __version__ = "0.1.0"
 

@@ -24,10 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .checks import alert_problems
-from .config import AlertsConfig
-from .events import EventLog
-from .heartbeat import read_heartbeat
+from .instance import AlertsConfig, EventLog, alert_problems, read_heartbeat
 
 logger = logging.getLogger("continuity.alerts")
 

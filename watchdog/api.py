@@ -30,11 +30,18 @@ from typing import Any
 
 from . import api_panels as panels
 from ._http import Request, Response, error_response
-from .config import Config
-from .config_api import HostGuard, is_loopback
-from .control import WORKER_ACTIONS, ActionQueued, ActionTimeout, ActionWithdrawn, ask
-from .events import EventLog
-from .home import Home
+from .instance import (
+    WORKER_ACTIONS,
+    ActionQueued,
+    ActionTimeout,
+    ActionWithdrawn,
+    Config,
+    EventLog,
+    Home,
+    HostGuard,
+    control,
+    is_loopback,
+)
 from .states import WatchdogState
 from .status import collect_status
 from .supervisor import Supervisor
@@ -286,7 +293,7 @@ class ApiApp:
         return _json(200, {"events": tail_events(self.home.events_file, since=since, limit=limit)})
 
     def qr_png(self, _request: Request) -> Response:
-        path = self.home.session_dir / "qr.png"
+        path = self.home.qr_png_file
         try:
             if path.stat().st_size <= 1 << 20:
                 return Response(200, path.read_bytes(), "image/png")
@@ -364,7 +371,7 @@ class ApiApp:
         params = body.get("params") if isinstance(body.get("params"), dict) else None
         wait_s = self.action_wait_s
         try:
-            result = ask(
+            result = control.ask(
                 self.home.control_dir, action, params=params, source="api", timeout_s=wait_s, taken_grace_s=wait_s
             )
         except ActionQueued as exc:  # a harmless action: it waits for a worker until exc.expires_at

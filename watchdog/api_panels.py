@@ -15,8 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._http import Request, Response, error_response
-from .atomicfile import read_json_or_none
-from .control import ActionQueued, ActionTimeout, ask
+from .instance import ActionQueued, ActionTimeout, control, read_json_or_none
 from .metrics import metrics_response
 from .timeline import build_timeline
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from .api import ApiApp
 
 TIMELINE_CACHE_S = 20.0
-OUTBOX_VIEW = "outbox_view.json"
 OUTBOX_POSTS = {"/api/outbox/retry": "outbox-retry", "/api/outbox/cancel": "outbox-cancel"}
 MAX_ID_CHARS = 256
 
@@ -58,7 +56,7 @@ def timeline(app: ApiApp, _request: Request) -> Response:
 
 
 def outbox(app: ApiApp, _request: Request) -> Response:
-    view = read_json_or_none(app.home.run_dir / OUTBOX_VIEW)
+    view = read_json_or_none(app.home.outbox_view_file)
     if not isinstance(view, dict):
         return _json(200, {"available": False, "pending": [], "failed": [], "counts": {}})
     written = view.get("written_at")
@@ -79,7 +77,7 @@ def outbox_action(app: ApiApp, request: Request) -> Response:
     app.events.emit("api_action", action=action, id=ident, client=request.client)
     wait_s = app.action_wait_s
     try:
-        result = ask(app.home.control_dir, action, params={"id": ident}, source="api", timeout_s=wait_s)
+        result = control.ask(app.home.control_dir, action, params={"id": ident}, source="api", timeout_s=wait_s)
     except ActionQueued as exc:
         queued = {"ok": None, "queued": True, "action": action, "id": exc.action_id, "expires_at": exc.expires_at}
         return _json(202, {**queued, "message": str(exc)})

@@ -15,24 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._http import App, HttpServer, Request, Response
-from .config_api import HostGuard
+from .instance import API_TOKEN_ENV, Home, HostGuard
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .events import EventLog
-    from .home import Home
+    from .instance import Config, EventLog
     from .supervisor import Supervisor
 
 logger = logging.getLogger("continuity.api")
-
-TOKEN_FILE, INFO_FILE = "api_token", "api.json"
 
 
 def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
     """The API token and the file holding it: `[api] token`, else run/api_token (generated once, mode 0600)."""
     if config.api.token:
         return config.api.token, None
-    path = home.run_dir / TOKEN_FILE
+    path = home.api_token_file
     try:
         if not path.is_file():  # a device or a FIFO (a link to /dev/full) would be read forever: make a new one
             raise FileNotFoundError(path)
@@ -45,7 +41,7 @@ def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
         pass
     token = os.urandom(24).hex()
     home.run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(token + "\n")
@@ -57,7 +53,7 @@ def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
 def api_status_lines(home_root: str | os.PathLike[str]) -> list[str]:
     """For `continuity status`: where the API listens and where its token is (from run/api.json)."""
     try:
-        info = json.loads((Path(home_root) / "run" / INFO_FILE).read_text(encoding="utf-8"))
+        info = json.loads(Home(Path(home_root)).api_info_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     if not isinstance(info, dict) or "url" not in info:
@@ -143,11 +139,11 @@ def start_api(
     light.set_guard(HostGuard(cfg.host, server.port, cfg.allowed_hosts))  # port 0: the one the kernel gave
     shown_host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     url = f"http://{shown_host}:{server.port}/"
-    from_env = bool(os.environ.get("CONTINUITY_API_TOKEN", "").strip())  # config_api.with_api_env put it there
-    source = "$CONTINUITY_API_TOKEN" if from_env else "[api] token in the config"
+    from_env = bool(os.environ.get(API_TOKEN_ENV, "").strip())  # config_api.with_api_env put it there
+    source = f"${API_TOKEN_ENV}" if from_env else "[api] token in the config"
     info = {"url": url, "pid": os.getpid(), "token_file": str(token_file) if token_file else None}
     info["token_source"] = str(token_file) if token_file else source
-    info_file = home.run_dir / INFO_FILE
+    info_file = home.api_info_file
     info_file.write_text(json.dumps(info), encoding="utf-8")
     server.start()
     logger.info("API and dashboard on %s (token for actions: %s)", url, info["token_source"])

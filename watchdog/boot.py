@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .home import Home
-from .supervisor import EX_CONFIG
+from .instance import EX_CONFIG, Home
 
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 CRON_MARKER = "# continuity-home:"

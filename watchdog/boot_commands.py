@@ -11,7 +11,7 @@ import click
 
 from . import boot
 from .cli import CliState, pass_state
-from .home import Home
+from .instance import Home
 
 _PRINT = click.option("--print", "print_only", is_flag=True, help="Only print what would be installed.")
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import click
 
-from ._errors import ConfigError
-from .config import Config, load_config
-from .home import Home, undecodable_argument
+from .instance import Config, ConfigError, Home, load_config, undecodable_argument
 
 # name -> "module:attribute". Loading lazily keeps `continuity start` free of selenium and quick to start.
 COMMANDS: dict[str, str] = {

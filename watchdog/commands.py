@@ -18,12 +18,9 @@ from typing import Any
 import click
 import psutil
 
-from ._oslock import is_locked
 from .cli import MAX_WAIT_S, CliState, Seconds, pass_state
-from .config import WatchdogConfig
-from .home import Home
-from .instance import running_watchdog
-from .run import DETACHED_ENV, STARTUP_PIPE_ENV, run, runner_argv
+from .instance import DETACHED_ENV, STARTUP_PIPE_ENV, Home, WatchdogConfig, is_locked, running_watchdog
+from .run import run, runner_argv
 from .status import collect_status, format_status
 
 STARTUP_TIMEOUT_S = 15.0
@@ -78,7 +75,7 @@ def _start_detached(state: CliState, *, if_not_running: bool) -> None:
             return
         raise click.ClickException(f"a watchdog is already running for {home.root} (pid {existing['pid']})")
     argv = runner_argv(home, if_not_running=if_not_running)
-    out_path = home.logs_dir / "watchdog.out"
+    out_path = home.watchdog_out_file
     kwargs: dict[str, Any] = {}
     if sys.platform == "win32":  # pragma: no cover - Windows only
         kwargs["creationflags"] = (
@@ -193,7 +190,7 @@ def stop(state: CliState, timeout: float | None) -> None:
         wait_s = WatchdogConfig().stop_timeout + 15.0
     if not _wait_stopped(home, pid, wait_s):
         raise click.ClickException(
-            f"the watchdog (pid {pid}) did not stop within {wait_s:g} s; see {home.logs_dir / 'watchdog.log'}"
+            f"the watchdog (pid {pid}) did not stop within {wait_s:g} s; see {home.watchdog_log_file}"
         )
     click.echo(f"stopped the watchdog (pid {pid}) and its worker for {home.root}")
 

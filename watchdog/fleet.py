@@ -10,9 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
-from .config import load_config
-from .home import Home
+from .instance import ConfigError, Home, load_config
 from .status import EXIT_HEALTHY, EXIT_NOT_RUNNING, EXIT_UNHEALTHY, collect_status
 
 # What only a home holds (a folder with none of them is not taken for one).

@@ -108,7 +108,7 @@ def logs(state: CliState, follow: bool, show_events: bool, count: int) -> None:
     if show_events:
         files = {"events": home.events_file}
     else:
-        files = {"watchdog": home.logs_dir / "watchdog.log", "worker": home.logs_dir / "worker.log"}
+        files = {"watchdog": home.watchdog_log_file, "worker": home.worker_log_file}
     if not any(path.exists() for path in files.values()) and not follow:
         raise click.ClickException(f"no logs yet in {home.logs_dir} (has the watchdog been started for this home?)")
     for path in files.values():

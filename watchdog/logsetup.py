@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from .home import Home
+from .instance import LOG_STDOUT_ENV, Home
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LOG_MAX_BYTES = 5 * 1024 * 1024  # per file; x LOG_BACKUPS files: bounded, never the 30 GB PM2 users meet
@@ -43,11 +43,6 @@ def _rotating(path: str) -> logging.Handler:
     return handler
 
 
-# "1": a watchdog in the foreground writes its log and the worker's output (each line prefixed "worker: ") to
-# stdout as well as to the files: what `docker logs`, `kubectl logs` and journald show. The Dockerfile sets it.
-LOG_STDOUT_ENV = "CONTINUITY_LOG_STDOUT"
-
-
 def configure_watchdog_logging(home: Home, *, console: bool) -> None:
     """logs/watchdog.log for the watchdog; logs/worker.log for the worker's captured output (single writer).
 
@@ -56,7 +51,7 @@ def configure_watchdog_logging(home: Home, *, console: bool) -> None:
     home.logs_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("continuity")
     root.setLevel(logging.INFO)
-    root.addHandler(_rotating(str(home.logs_dir / "watchdog.log")))
+    root.addHandler(_rotating(str(home.watchdog_log_file)))
     to_stdout = console and os.environ.get(LOG_STDOUT_ENV) == "1"
     if console:
         stream = logging.StreamHandler(sys.stdout if to_stdout else sys.stderr)
@@ -64,7 +59,7 @@ def configure_watchdog_logging(home: Home, *, console: bool) -> None:
         root.addHandler(stream)
     output = logging.getLogger("continuity.worker.output")
     output.propagate = False
-    handler = _rotating(str(home.logs_dir / "worker.log"))
+    handler = _rotating(str(home.worker_log_file))
     handler.setFormatter(logging.Formatter("%(message)s"))
     output.addHandler(handler)
     if to_stdout:

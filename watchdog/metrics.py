@@ -6,7 +6,8 @@ fresh heartbeat) and the last heartbeat (whatsapp, outbox and tokens sections). 
 sent and failed messages, so they survive worker restarts.
 
 Served without the rest of the API (api_server's light path): this module imports only what the idle watchdog has
-loaded already, so a Prometheus scrape every few seconds does not grow the watchdog (status.py alone is ~0.9 MB).
+loaded already, and the contract's small heartbeat reader, so a Prometheus scrape every few seconds does not grow
+the watchdog (status.py alone is ~0.9 MB).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._http import Response
-from .heartbeat import read_heartbeat
+from .instance import read_heartbeat
 from .states import WatchdogState
 
 if TYPE_CHECKING:
-    from .home import Home
+    from .instance import Home
     from .supervisor import Supervisor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

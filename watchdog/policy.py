@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .config import WatchdogConfig
+from .instance import WatchdogConfig
 
 
 def backoff_delay(*, early_failures: int, base_s: float, cap_s: float) -> float:

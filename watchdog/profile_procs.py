@@ -17,14 +17,11 @@ from pathlib import Path
 
 import psutil
 
+from .instance import Home
+
 logger = logging.getLogger("continuity.browser")
 
 _POLL_S = 0.05
-
-
-def driver_copy_path(session_dir: Path) -> Path:
-    """Where the private chromedriver copy lives (uc patches the file it is given; the system's stays intact)."""
-    return session_dir / "driver" / ("chromedriver.exe" if os.name == "nt" else "chromedriver")
 
 
 def is_gone(proc: psutil.Process) -> bool:
@@ -205,7 +202,7 @@ def kill_processes(procs: list[psutil.Process], *, timeout_s: float = 5.0, reap:
     return sorted(p.pid for p in procs)
 
 
-def sweep_profile(profile_dir: Path, session_dir: Path) -> list[int]:
-    """Stop any Chromium (or private chromedriver) still holding the profile; returns the pids signalled."""
-    holders = find_profile_holders(profile_dir, driver_exe=driver_copy_path(session_dir))
+def sweep_profile(home: Home) -> list[int]:
+    """Stop any Chromium (or private chromedriver) still holding the home's profile; returns the pids signalled."""
+    holders = find_profile_holders(home.profile_dir, driver_exe=home.driver_copy_file)
     return kill_processes(holders, timeout_s=5.0, reap=True)  # the watchdog: holders may be its adopted orphans

@@ -15,20 +15,25 @@ from collections.abc import Callable
 
 import psutil
 
-from ._errors import AlreadyRunning, ConfigError
-from .config import Config, load_config
-from .events import EventLog
-from .home import Home, undecodable_argument
-from .instance import home_lost, single_instance
+from .instance import (
+    DETACHED_ENV,
+    EX_CONFIG,
+    MODULES_DUMP_ENV,
+    STARTUP_PIPE_ENV,
+    AlreadyRunning,
+    Config,
+    ConfigError,
+    EventLog,
+    Home,
+    home_lost,
+    load_config,
+    single_instance,
+    undecodable_argument,
+)
 from .logsetup import configure_watchdog_logging
 from .signal_relay import relay_signals
 from .states import WatchdogState
-from .supervisor import EX_CONFIG, Supervisor
-
-DETACHED_ENV = "CONTINUITY_DETACHED"
-# Set by `start --detach`: stderr is a pipe to it until the watchdog is up, so it can show why a start failed even
-# when nothing can be written (a full disk); then stderr joins stdout (logs/watchdog.out) and the pipe closes.
-STARTUP_PIPE_ENV = "CONTINUITY_STARTUP_PIPE"
+from .supervisor import Supervisor
 
 
 def _say(text: str) -> None:
@@ -90,6 +95,22 @@ def _install_orphan_reaper(supervisor: Supervisor) -> None:
     relay_signals(("SIGCHLD",), reap, thread_name="reap-orphans")
 
 
+def _dumping_modules(path: str, check: Callable[[], str | None]) -> Callable[[], str | None]:
+    """$CONTINUITY_DEBUG_MODULES (tests only): `check` (the home check, run at each wakeup) that first rewrites
+    `path` with this process's sorted sys.modules, so a test reads what the idle watchdog has loaded."""
+
+    def dump_then_check() -> str | None:
+        try:
+            with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+                handle.write("".join(f"{name}\n" for name in sorted(sys.modules)))
+            os.replace(f"{path}.tmp", path)
+        except OSError:
+            pass
+        return check()
+
+    return dump_then_check
+
+
 def _start_operator_surface(home: Home, config: Config, supervisor: Supervisor) -> list[Callable[[], None]]:
     """The HTTP API and the alert threads (each optional); returns their stop functions."""
     stops: list[Callable[[], None]] = []
@@ -129,6 +150,8 @@ def run(home: Home, *, if_not_running: bool = False) -> int:
             configure_watchdog_logging(home, console=os.environ.get(DETACHED_ENV) != "1")
             supervisor = Supervisor(home, config, events=EventLog(home.events_file, source="watchdog"))
             supervisor.home_check = lambda: home_lost(home, lock)
+            if dump_to := os.environ.get(MODULES_DUMP_ENV):
+                supervisor.home_check = _dumping_modules(dump_to, supervisor.home_check)
             _install_stop_signals(supervisor)
             _install_orphan_reaper(supervisor)
             stops = _start_operator_surface(home, config, supervisor)
@@ -154,7 +177,7 @@ def run(home: Home, *, if_not_running: bool = False) -> int:
     if supervisor.state is WatchdogState.FATAL:
         _say(f"continuity: gave up: {supervisor.reason}")
         if code == EX_CONFIG:
-            _say(f"Check {home.config_file} and {home.logs_dir / 'worker.log'}, then start again.")
+            _say(f"Check {home.config_file} and {home.worker_log_file}, then start again.")
     return code
 
 

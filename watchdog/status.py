@@ -9,12 +9,8 @@ from typing import Any
 import psutil
 
 from .api_server import api_status_lines
-from .config import Config
-from .control import pending
 from .health import HEALTHY, assess
-from .heartbeat import read_heartbeat
-from .home import Home
-from .instance import running_watchdog
+from .instance import Config, Home, control, read_heartbeat, running_watchdog
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NOT_RUNNING = 0, 1, 3
 
@@ -66,7 +62,7 @@ def queued_actions(home: Home) -> list[dict[str, Any]]:
     """Actions waiting in run/control/ for a worker to take them: action, source, when asked, until when (Unix s)."""
     return [
         {key: request.get(key) for key in ("id", "action", "source", "requested_at", "expires_at")}
-        for request in pending(home.control_dir)
+        for request in control.pending(home.control_dir)
     ]
 
 

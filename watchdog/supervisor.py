@@ -13,11 +13,8 @@ from typing import Any
 import psutil
 
 from . import __version__
-from .atomicfile import write_json_atomic
-from .config import Config
-from .events import EventLog
-from .heartbeat import HeartbeatMonitor
-from .home import HEARTBEAT_ENV, HOME_ENV, Home
+from .heartbeat_monitor import HeartbeatMonitor
+from .instance import EX_CONFIG, HEARTBEAT_ENV, HOME_ENV, WATCHDOG_PID_ENV, Config, EventLog, Home, write_json_atomic
 from .policy import RestartPolicy
 from .proctree import WorkerProcess, become_subreaper, describe_exit
 from .profile_procs import sweep_profile
@@ -26,10 +23,8 @@ from .states import FINAL_STATES, WatchdogState, transition_label
 logger = logging.getLogger("continuity.watchdog")
 output_logger = logging.getLogger("continuity.worker.output")
 
-EX_CONFIG = 78  # worker exit code: configuration is wrong, restarting cannot help
 MAX_WAIT_S = 60.0  # with run/ watched, the loop still looks once a minute whatever the kernel says
 DEADLINE_SLACK_S = 0.002  # wake just after a deadline, not just before it
-WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
 
 
 def builtin_worker_command() -> list[str]:
@@ -261,7 +256,7 @@ class Supervisor:
     def _kill_tree(self, worker: WorkerProcess, *, why: str) -> None:
         report = worker.stop_tree(timeout_s=self.cfg.stop_timeout, clock=self._clock)
         self.events.emit("tree_killed", pid=worker.pid, why=why, terminated=report.terminated, killed=report.killed)
-        swept = sweep_profile(self.home.profile_dir, self.home.session_dir) if self.home.profile_dir.exists() else []
+        swept = sweep_profile(self.home) if self.home.profile_dir.exists() else []
         if swept:
             self.events.emit("profile_swept", pids=swept)
 

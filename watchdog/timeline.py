@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .events import KEEP_ROTATED
+from .instance import KEEP_ROTATED
 
 BLOCK_BYTES = 64 * 1024
 MAX_READ_BYTES = 32 * 1024 * 1024  # what one timeline may read across events.jsonl and its rotated files

@@ -16,7 +16,7 @@ def starting_heartbeat_text(pid: int, now: float) -> str:
 
 def write_starting_heartbeat() -> None:
     """Write run/heartbeat.json with state "starting" (atomic replace; skipped when no path is known)."""
-    path = os.environ.get("CONTINUITY_HEARTBEAT")
+    path = os.environ.get("CONTINUITY_HEARTBEAT")  # instance.HEARTBEAT_ENV, spelled out: nothing is imported yet
     if not path:
         return
     tmp = f"{path}.{os.getpid()}.starting"

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog import control
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog, control
 
 logger = logging.getLogger("continuity.worker.actions")
 

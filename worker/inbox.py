@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 
 logger = logging.getLogger("continuity.inbox")
 

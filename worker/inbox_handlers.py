@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 
 from .jobs import JobContext
 

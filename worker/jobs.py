@@ -9,11 +9,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from continuity.watchdog._errors import ConfigError
-from continuity.watchdog.config import JobConfig
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import ConfigError, EventLog, JobConfig
+
+if TYPE_CHECKING:  # typing only: the store (filelock) loads after the worker's first heartbeat (main.build_worker)
+    from continuity.watchdog.instance import Config, Home
+
+    from .store import Ledger, Outbox, TokenStore
 
 logger = logging.getLogger("continuity.worker.jobs")
 
@@ -25,15 +28,17 @@ MORE_WORK: Final = object()
 
 @dataclass
 class JobContext:
-    """What a job gets: the token store, outbox and ledger, a logger, a stop flag, the instance's paths and config."""
+    """What a job gets: the token store, outbox and ledger, a logger, a stop flag, the instance's paths and config.
 
-    store: Any
-    outbox: Any
-    ledger: Any
+    A job is `function(ctx)`; `ctx.stop` is set when the worker is asked to stop (a long job should return then)."""
+
+    store: TokenStore
+    outbox: Outbox
+    ledger: Ledger
     logger: logging.Logger
     stop: threading.Event
-    home: Any
-    config: Any
+    home: Home
+    config: Config
 
 
 def load_callable(spec: str) -> Callable[[JobContext], Any]:

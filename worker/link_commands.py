@@ -12,10 +12,8 @@ from typing import Any
 
 import click
 
-from continuity.watchdog import control
 from continuity.watchdog.cli import MAX_WAIT_S, CliState, Seconds, pass_state
-from continuity.watchdog.config import phone_digits
-from continuity.watchdog.heartbeat import read_heartbeat
+from continuity.watchdog.instance import control, phone_digits, read_heartbeat
 
 POLL_S = 0.1
 HOW_TO = "On the phone: WhatsApp > Linked devices > Link a device > Link with phone number instead, then type it."

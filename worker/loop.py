@@ -1,7 +1,9 @@
 """The worker's main loop: one turn at a time, each ending with a heartbeat written by this very loop.
 
 A hung call inside a turn (a frozen browser, a stuck job) therefore stops the heartbeat, and the watchdog
-replaces the worker: the heartbeat never lies about the loop being alive.
+replaces the worker. A turn that waits on purpose (for a message's tick, a search's result) beats from inside the
+wait (`beat_if_due`, same thread), so a fresh heartbeat means the loop's thread is not stuck in a hung call, not
+that each turn ended within the interval.
 """
 
 from __future__ import annotations
@@ -16,15 +18,11 @@ from typing import Any
 
 import psutil
 
-from continuity.watchdog.config import Config
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.heartbeat import write_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import WATCHDOG_PID_ENV, Config, EventLog, Home, write_heartbeat
 from continuity.watchdog.signal_relay import relay_signals
 
 logger = logging.getLogger("continuity.worker")
 
-WATCHDOG_PID_ENV = "CONTINUITY_WATCHDOG_PID"
 
 # A turn does one bounded piece of work and returns the seconds until it wants to run again (None: no wish).
 Turn = Callable[["WorkerLoop"], float | None]

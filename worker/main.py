@@ -6,9 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from continuity.watchdog._errors import ConfigError, ContinuityError
-from continuity.watchdog.config import Config, load_config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EX_CONFIG, Config, ConfigError, ContinuityError, Home, load_config
 from continuity.watchdog.logsetup import configure_worker_logging
 
 from .actions import ActionDispatcher
@@ -19,7 +17,6 @@ from .outbox_view import OutboxViewWriter, register_outbox_actions
 from .retention import INTERVAL_S as RETENTION_INTERVAL_S
 from .retention import OutboxRetention
 
-EX_CONFIG = 78  # the configuration is wrong: the watchdog will not restart this worker
 NOTIFY_INTERVAL_S = 2.0
 
 logger = logging.getLogger("continuity.worker")

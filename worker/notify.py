@@ -24,9 +24,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from continuity.watchdog.checks import template_fields
-from continuity.watchdog.config import GROUP_PREFIX, NotifyConfig
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import GROUP_PREFIX, EventLog, NotifyConfig, template_fields
 
 from .jobs import MORE_WORK, JobContext
 

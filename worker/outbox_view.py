@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import write_json_atomic
+from continuity.watchdog.instance import Home, write_json_atomic
 
 from .actions import ActionDispatcher
 
-VIEW_FILE = "outbox_view.json"
+VIEW_FILE = Home(Path()).outbox_view_file.name  # in run/ (Home names every path)
 LIMIT = 100
 MIN_INTERVAL_S = 2.0
 TEXT_CHARS, REASON_CHARS = 120, 300

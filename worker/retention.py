@@ -14,7 +14,7 @@ from .jobs import MORE_WORK, JobContext
 from .notify import token_of
 
 if TYPE_CHECKING:
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import EventLog
 
 logger = logging.getLogger("continuity.worker.retention")
 

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.events import read_events
-from continuity.watchdog.heartbeat import read_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import DETACHED_ENV, Home, read_events, read_heartbeat
 
 from .simulator import Simulator
 
@@ -68,7 +66,7 @@ class Rig:
     def start(self) -> None:
         argv = [sys.executable, "-m", "continuity.watchdog.run", "--home", str(self.home.root)]
         self.watchdog = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CONTINUITY_DETACHED": "1"}
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, DETACHED_ENV: "1"}
         )
 
     def stop(self, timeout_s: float = 60.0) -> int | None:
@@ -132,11 +130,11 @@ class Rig:
 
     def link(self, *, timeout_s: float = 90.0) -> str:
         """Wait for the QR, scan it with the simulated phone, wait until the login is durable; returns the QR."""
-        self.wait(lambda: (self.home.session_dir / "qr.txt").exists(), timeout_s=timeout_s, what="QR code")
-        payload = (self.home.session_dir / "qr.txt").read_text(encoding="utf-8").strip()
+        self.wait(lambda: self.home.qr_text_file.exists(), timeout_s=timeout_s, what="QR code")
+        payload = self.home.qr_text_file.read_text(encoding="utf-8").strip()
         self.sim.scan()
         self.wait(
-            lambda: self.whatsapp_state() == "ready" and (self.home.session_dir / "linked.json").exists(),
+            lambda: self.whatsapp_state() == "ready" and self.home.linked_file.exists(),
             timeout_s=timeout_s,
             what="linked and ready",
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 
 from .pacing import SendPacer
 from .send_health import SendHealth

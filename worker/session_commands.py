@@ -11,11 +11,8 @@ from typing import Any
 
 import click
 
-from continuity.watchdog import control
 from continuity.watchdog.cli import MAX_WAIT_S, CliState, Seconds, pass_state
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.heartbeat import read_heartbeat
-from continuity.watchdog.instance import running_watchdog
+from continuity.watchdog.instance import EventLog, control, read_heartbeat, running_watchdog
 
 
 @click.group()
@@ -37,7 +34,7 @@ def qr(state: CliState, wait_s: float) -> None:
     """Show the QR code to scan with the phone (also in session/qr.png and on the dashboard)."""
     from .session.qr import qr_terminal
 
-    path = state.home.session_dir / "qr.txt"
+    path = state.home.qr_text_file
     deadline = time.monotonic() + wait_s
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -175,7 +172,7 @@ def backup(state: CliState, timeout_s: float) -> None:
     from .session.crypto import SessionKeyError
 
     backups = _offline_backups(state)
-    if not (state.home.session_dir / "linked.json").exists():
+    if not state.home.linked_file.exists():
         raise click.ClickException("this profile was never linked to WhatsApp: there is no login to back up")
     try:
         path = backups.create(reason="requested")

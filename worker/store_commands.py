@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from continuity.watchdog.atomicfile import write_bytes_atomic
 from continuity.watchdog.cli import CliState, pass_state
+from continuity.watchdog.instance import write_bytes_atomic
 
 from .store import InvalidRecord, Outbox, StoreError, TokenStore, loads, parse_import
 

@@ -24,9 +24,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.events import read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, WhatsAppConfig, read_events
 from continuity.worker.browser import Browser, find_profile_holders, launch, private_driver_path
 from continuity.worker.simulator import Simulator
 
@@ -35,8 +33,8 @@ GOAL_RELAUNCH_S = 5.0
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import WhatsAppConfig
+from continuity.watchdog.instance import Home
 from continuity.worker.browser import launch
 config = WhatsAppConfig(headless=sys.argv[3] == "1", driver=sys.argv[4])
 browser = launch(Home(Path(sys.argv[1])), config)

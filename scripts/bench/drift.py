@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from continuity.watchdog.events import EventLog, read_events
 from continuity.watchdog.health import assess
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.sending import OutboxSender
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.simulator import Simulator

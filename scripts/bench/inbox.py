@@ -26,8 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from continuity.watchdog.heartbeat import read_heartbeat
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, read_heartbeat
 from continuity.worker.simulator import Simulator
 from continuity.worker.store._inbox import Inbox
 from tests._session_harness import WORKER, linked_session
@@ -166,7 +165,7 @@ def main() -> int:
                 f"({distinct} distinct texts, {ids} distinct ids, {held - distinct} duplicates) after the restart"
                 + ("" if kill_after is not None or mid_read else " [no reading caught: killed at the end]")
             )
-        from continuity.watchdog.events import read_events
+        from continuity.watchdog.instance import read_events
 
         resumed = [e for e in read_events(home.events_file, since=0.0) if e["event"] == "inbox_reading_resumed"]
         print(f"kills that caught a chat between its note and its store (read again at restart): {len(resumed)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home
 from continuity.worker.simulator import Simulator
 from tests._session_harness import WORKER
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.sending import OutboxSender
 from continuity.worker.session import WhatsAppState
 from continuity.worker.simulator import Simulator

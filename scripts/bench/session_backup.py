@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests._session_harness
 
-from continuity.watchdog.events import EventLog, read_events
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.session.crypto import KEY_ENV
 from continuity.worker.simulator import Simulator

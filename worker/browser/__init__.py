@@ -1,7 +1,8 @@
 """Offline Chromium for the worker: discovery, profile hygiene and the launcher.
 
-`hygiene`, `discovery` and `paths` import no selenium (the watchdog uses them); `launch`/`Browser`
-are loaded on first use, so `from continuity.worker.browser import sweep_profile_holders` stays light.
+`hygiene`, `discovery` and `paths` import no selenium, so `doctor` and the launch-time hygiene load them cheaply
+(the watchdog imports none of them: its profile sweep is watchdog/profile_procs.py); `launch`/`Browser` are loaded
+on first use, so `from continuity.worker.browser import sweep_profile_holders` stays light.
 """
 
 from __future__ import annotations

@@ -171,12 +171,6 @@ def find_driver(driver_path: str = "") -> Executable:
     )
 
 
-# Containers set these (see the Dockerfile): no display there, and no user namespaces for Chromium's sandbox under
-# a default seccomp profile (the container is the sandbox). "1", "true" or "yes" turns one on.
-HEADLESS_ENV = "CONTINUITY_HEADLESS"  # Chromium headless whatever [whatsapp] headless says
-NO_SANDBOX_ENV = "CONTINUITY_NO_SANDBOX"  # --no-sandbox also when not root
-
-
 def env_flag(name: str, environ: dict[str, str] | None = None) -> bool:
     """True when the environment variable `name` is "1", "true" or "yes" (any case)."""
     env = os.environ if environ is None else environ

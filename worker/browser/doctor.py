@@ -16,12 +16,10 @@ from typing import Any
 
 import psutil
 
-from continuity.watchdog.atomicfile import read_json_or_none
-from continuity.watchdog.config import Config
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import HEADLESS_ENV, Config, Home, read_json_or_none
 
 from . import hygiene
-from .discovery import HEADLESS_ENV, BrowserNotFound, Executable, env_flag, find_browser, find_driver, missing_display
+from .discovery import BrowserNotFound, Executable, env_flag, find_browser, find_driver, missing_display
 from .paths import private_driver_path
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -231,7 +229,7 @@ def check_session_backups(home: Home, config: Config) -> Check:
             "set CONTINUITY_SESSION_KEY in the worker's environment, or [session] key_file = an absolute path "
             "outside the home, mode 0600, holding a long random passphrase",
         )
-    from continuity.watchdog.events import EventLog
+    from continuity.watchdog.instance import EventLog
 
     backups = SessionBackups(home, config.session, events=EventLog(os.devnull, source="doctor"))
     files, bad = backups.files(), []

@@ -1,7 +1,8 @@
 """Profile hygiene before every launch: orphan sweep, stale Singleton locks, cache trim, corrupt-file repair
 (the last two live in profile_files and are re-exported here).
 
-psutil only (no selenium): the watchdog imports this module to sweep a dead worker's browser.
+psutil only (no selenium). The process search and kill are watchdog/profile_procs.py, which the watchdog uses to
+sweep a dead worker's browser; the watchdog never imports this module.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 from continuity.watchdog.profile_procs import (
     _holds_profile,
     find_profile_holders,

@@ -26,15 +26,19 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from urllib3.exceptions import HTTPError
 
-from continuity.watchdog.atomicfile import read_json_or_none, write_json_atomic
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import (
+    HEADLESS_ENV,
+    NO_SANDBOX_ENV,
+    SESSION_KEY_ENV,
+    EventLog,
+    Home,
+    WhatsAppConfig,
+    read_json_or_none,
+    write_json_atomic,
+)
 
 from . import hygiene
 from .discovery import (
-    HEADLESS_ENV,
-    NO_SANDBOX_ENV,
     Executable,
     env_flag,
     find_browser,
@@ -107,10 +111,10 @@ def ensure_private_driver(system_driver: Path, home: Home, *, events: EventLog |
 def _browser_environment(tmp_dir: Path) -> Iterator[None]:
     """Environment chromedriver and Chromium inherit at start: private TMPDIR, Selenium Manager off."""
     os.environ["SE_OFFLINE"] = "true"  # guard: Selenium Manager must never try the network
-    saved = {key: os.environ.get(key) for key in ("TMPDIR", "SE_CHROMEDRIVER", "CONTINUITY_SESSION_KEY")}
+    saved = {key: os.environ.get(key) for key in ("TMPDIR", "SE_CHROMEDRIVER", SESSION_KEY_ENV)}
     os.environ["TMPDIR"] = str(tmp_dir)
     os.environ.pop("SE_CHROMEDRIVER", None)  # would replace our private driver path in selenium's Service
-    os.environ.pop("CONTINUITY_SESSION_KEY", None)  # the backup passphrase is not the browser's business
+    os.environ.pop(SESSION_KEY_ENV, None)  # the backup passphrase is not the browser's business
     try:
         yield
     finally:

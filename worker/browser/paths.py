@@ -1,4 +1,4 @@
-"""Where the browser's private files live inside the home (no selenium import: the watchdog uses these)."""
+"""Where the browser's private files live inside the home (no selenium import: light for `doctor` and hygiene)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from continuity.watchdog.home import Home
-from continuity.watchdog.profile_procs import driver_copy_path
+from continuity.watchdog.instance import Home
 
 
 def private_driver_path(home: Home) -> Path:
     """The private chromedriver copy (uc patches it in place; the system's one stays untouched)."""
-    return driver_copy_path(home.session_dir)
+    return home.driver_copy_file
 
 
 # Chromium puts its SingletonSocket at $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket; a Unix socket

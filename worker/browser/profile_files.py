@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog
 
 logger = logging.getLogger("continuity.browser")
 

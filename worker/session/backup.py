@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import fsync_dir, read_json_or_none, write_json_atomic
-from continuity.watchdog.config import SessionConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, SessionConfig, fsync_dir, read_json_or_none, write_json_atomic
 
 from .archive import LOGIN_PATHS, pack, unpack
 from .crypto import BackupRejected, EncryptingWriter, SessionKeyError, decrypt_file, load_passphrase, verify_file
@@ -76,7 +73,7 @@ class SessionBackups:
 
     @property
     def folder(self) -> Path:
-        return self.home.session_dir / "backups"
+        return self.home.session_backups_dir
 
     @property
     def _state_file(self) -> Path:
@@ -284,7 +281,7 @@ class SessionBackups:
 
     # -- automatic restore bookkeeping (called by the session on each probe) ----------------------------------
     def _linked_at(self) -> Any:
-        data = read_json_or_none(self.home.session_dir / "linked.json")
+        data = read_json_or_none(self.home.linked_file)
         return data.get("linked_at") if isinstance(data, dict) else None
 
     def _settled(self, outcome: str, **fields: Any) -> None:

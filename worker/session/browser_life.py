@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from continuity.watchdog._errors import ConfigError
+from continuity.watchdog.instance import ConfigError
 
 from ..browser.memory import tree_rss_bytes
 from .page import Page
@@ -20,9 +20,7 @@ from .recycle import RecyclePolicy
 from .states import WhatsAppState
 
 if TYPE_CHECKING:
-    from continuity.watchdog.config import Config, WhatsAppConfig
-    from continuity.watchdog.events import EventLog
-    from continuity.watchdog.home import Home
+    from continuity.watchdog.instance import Config, EventLog, Home, WhatsAppConfig
 
     from ..sending import OutboxSender
     from .backup import SessionBackups, Staged

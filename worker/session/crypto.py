@@ -41,10 +41,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from continuity.watchdog.config import SessionConfig
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import SESSION_KEY_ENV, Home, SessionConfig
 
-KEY_ENV = "CONTINUITY_SESSION_KEY"
+KEY_ENV = SESSION_KEY_ENV  # the name tests and scripts know it by
 MAGIC = b"CTSESSBK"
 VERSION = 2  # written; 1 (one GCM stream) is still read
 KDF_SCRYPT = 1

@@ -16,10 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import read_json_or_none, write_bytes_atomic, write_json_atomic
-from continuity.watchdog.config import WhatsAppConfig
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import (
+    EventLog,
+    Home,
+    WhatsAppConfig,
+    read_json_or_none,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 from .selectors import PROBE_ROLES
 
@@ -85,7 +89,7 @@ class PageWatch:
     # -- version ------------------------------------------------------------------------------------------
     @property
     def version_file(self) -> Path:
-        return self.home.session_dir / "web_version.json"
+        return self.home.web_version_file
 
     def observe_version(self, version: Any) -> None:
         """Record WhatsApp Web's version; a change (also across restarts) is an event."""
@@ -151,7 +155,7 @@ class PageWatch:
     def _write_diagnostic(
         self, page: Any, markers: dict[str, Any], matched: list[str], missing: list[str]
     ) -> Path | None:
-        folder = self.home.logs_dir / "diagnostics"
+        folder = self.home.diagnostics_dir
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._wall()))
         path = folder / f"unrecognized-{stamp}.txt"
         try:

@@ -1,8 +1,8 @@
 """Opening a group's chat by its exact title: through the search box (the chat list is virtualised: a row outside
 the view is not in the page), else through the rows the chat list shows.
 
-A recipient "group:NAME" (config.py `recipient_id`) is sent like a person's message once its chat is open
-(sender.py); an unknown group fails for good with a reason that says what to check.
+A recipient "group:NAME" (`recipient_id`, watchdog/instance/_config.py) is sent like a person's message once its
+chat is open (sender.py); an unknown group fails for good with a reason that says what to check.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from continuity.watchdog.config import GROUP_PREFIX
+from continuity.watchdog.instance import GROUP_PREFIX
 
 from .page import Page, RoleNotFound
 from .selectors import _FIND

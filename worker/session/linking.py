@@ -19,8 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from continuity.watchdog.config import phone_digits
-from continuity.watchdog.events import EventLog
+from continuity.watchdog.instance import EventLog, phone_digits
 
 from .selectors import _FIND
 from .states import WhatsAppState

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from continuity.watchdog.atomicfile import write_bytes_atomic
+from continuity.watchdog.instance import write_bytes_atomic
 
 
 def qr_png(payload: str, *, scale: int = 6) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from continuity.watchdog.config import WhatsAppConfig
+    from continuity.watchdog.instance import WhatsAppConfig
 
 RSS_MEASURE_EVERY_S = 60.0  # s between two measurements of the browser's process tree
 MIN_INTERVAL_S = 600.0  # s: an RSS recycle comes at least this long after the browser started

@@ -14,11 +14,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from continuity.watchdog.config import Config
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import SESSION_KEY_ENV, Config, EventLog, Home
 
-from .crypto import KEY_ENV, key_file_problem
+from .crypto import key_file_problem
 
 logger = logging.getLogger("continuity.security")
 
@@ -57,10 +55,10 @@ def permission_problems(home: Home, config: Config) -> list[PermissionProblem]:
     found = [
         _readable_by_others("home_readable", home.root, "the home folder"),
         _readable_by_others("profile_readable", home.profile_dir, "the browser profile (it holds the login)"),
-        _readable_by_others("backups_readable", home.session_dir / "backups", "the session backups folder", 0o077),
+        _readable_by_others("backups_readable", home.session_backups_dir, "the session backups folder", 0o077),
     ]
     with contextlib.suppress(OSError):
-        for backup in sorted((home.session_dir / "backups").glob("*.cbk")):
+        for backup in sorted(home.session_backups_dir.glob("*.cbk")):
             found.append(_readable_by_others("backups_readable", backup, "session backup", 0o077))
     mode = _mode(home.config_file)
     if mode is not None and mode & 0o022:
@@ -73,7 +71,7 @@ def permission_problems(home: Home, config: Config) -> list[PermissionProblem]:
                 f"chmod go-w '{home.config_file}'",
             )
         )
-    if config.session.key_file and not os.environ.get(KEY_ENV):
+    if config.session.key_file and not os.environ.get(SESSION_KEY_ENV):
         problem = key_file_problem(Path(config.session.key_file).expanduser(), home)
         if problem:
             fix = problem.rpartition("run: ")[2] if "run: " in problem else "see the message"

@@ -11,10 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import read_json_or_none, write_json_atomic
-from continuity.watchdog.config import Config
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Config, EventLog, Home, read_json_or_none, write_json_atomic
 
 from ..pacing import pacer_from_outbox
 from ..sending import OutboxSender, SendOutcome
@@ -34,9 +31,9 @@ from .states import WhatsAppState
 logger = logging.getLogger("continuity.whatsapp")
 
 NAVIGATION_GRACE_S = 15.0  # s after opening a chat during which a loading page still counts as ready
-LIVENESS_CHECK_S = 1.0
+LIVENESS_CHECK_S = 1.0  # between probes, the browser process is checked this often (no WebDriver call)
 LINKING_PROBE_S = 0.25  # s between probes while linking by phone number (the code is printed as soon as shown)
-PROFILE_SIZE_EVERY_S = 300.0  # between probes, the browser process is checked this often (no WebDriver call)
+PROFILE_SIZE_EVERY_S = 300.0  # the profile's size (heartbeat whatsapp.profile_mib) is walked at most this often
 
 
 class WhatsAppSession(BrowserLife):
@@ -115,7 +112,7 @@ class WhatsAppSession(BrowserLife):
 
     @property
     def linked_file(self) -> Path:
-        return self.home.session_dir / "linked.json"
+        return self.home.linked_file
 
     def was_linked(self) -> bool:
         return self.linked_file.exists()
@@ -371,5 +368,5 @@ class WhatsAppSession(BrowserLife):
 
 def read_linked(home: Home) -> dict[str, Any] | None:
     """session/linked.json: when this profile was last linked (None if never)."""
-    data = read_json_or_none(home.session_dir / "linked.json")
+    data = read_json_or_none(home.linked_file)
     return data if isinstance(data, dict) else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from continuity.watchdog.atomicfile import fsync_dir
+from continuity.watchdog.instance import fsync_dir
 
 from . import _files as files
 from . import _segments as segments

@@ -25,9 +25,7 @@ from typing import Any, ClassVar, Self
 
 import filelock
 
-from continuity.watchdog.atomicfile import write_bytes_atomic
-from continuity.watchdog.events import EventLog
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import EventLog, Home, write_bytes_atomic
 
 from . import _compaction as compaction
 from . import _follow as follow

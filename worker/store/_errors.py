@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from continuity.watchdog._errors import ContinuityError
+from continuity.watchdog.instance import ContinuityError
 
 
 class StoreError(ContinuityError):

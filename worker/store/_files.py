@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from continuity.watchdog.atomicfile import fsync_dir
+from continuity.watchdog.instance import fsync_dir
 
 FLUSH_STEP = 1 << 20  # bytes written between two fsyncs
 _temp_counter = itertools.count()

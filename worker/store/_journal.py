@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import write_bytes_atomic
+from continuity.watchdog.instance import write_bytes_atomic
 
 from ._errors import StoreWriteError
 

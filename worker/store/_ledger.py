@@ -14,8 +14,7 @@ from pathlib import Path
 
 import filelock
 
-from continuity.watchdog.atomicfile import fsync_dir
-from continuity.watchdog.home import Home
+from continuity.watchdog.instance import Home, fsync_dir
 
 from ._errors import StoreLocked, StoreWriteError
 from ._validate import check_id

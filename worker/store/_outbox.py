@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from continuity.watchdog.config import RECIPIENT_HELP, recipient_id
+from continuity.watchdog.instance import RECIPIENT_HELP, recipient_id
 
 from . import _retention
 from ._engine import DurableMap, Record
@@ -30,8 +30,9 @@ MAX_TEXT_CHARS = 16 * 1024
 def normalize_phone(raw: str) -> str:
     """Digits only from "+1 555-123-4567" style input (a leading '+', spaces and dashes are dropped; anything else
     is refused); InvalidPhone unless 8-15 digits with a country code. The rule itself is `phone_digits` in
-    watchdog/config.py (light enough for the watchdog), so a [notify] recipient that loads is one accepted here."""
-    digits = recipient_id(raw)  # also "group:NAME" (a group's exact title): config.py recipient_id
+    watchdog/instance/_config.py (light enough for the watchdog), so a [notify] recipient that loads is one accepted
+    here."""
+    digits = recipient_id(raw)  # also "group:NAME" (a group's exact title): instance recipient_id
     if digits is None:
         raise InvalidPhone(f"{raw!r} is not a phone number or a group: {RECIPIENT_HELP}")
     return digits

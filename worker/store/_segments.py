@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import fsync_dir, write_bytes_atomic
+from continuity.watchdog.instance import fsync_dir, write_bytes_atomic
 
 from ._journal import parse
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.atomicfile import fsync_dir
+from continuity.watchdog.instance import fsync_dir
 
 from ._files import write_temp
 from ._journal import dumps

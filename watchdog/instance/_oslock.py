@@ -80,7 +80,7 @@ class ExclusiveFileLock:
 def is_locked(path: Path) -> bool:
     """True when some process holds the lock on `path` (never creates the file; a missing one is not locked).
 
-    Probes with a shared lock taken and dropped at once; a watchdog starting in that instant retries (instance.py).
+    Probes with a shared lock taken and dropped at once; a watchdog starting in that instant retries (_single.py).
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO put there must not block us

@@ -15,10 +15,10 @@ from typing import Any
 
 import psutil
 
+from ._atomicfile import read_json_or_none
 from ._errors import AlreadyRunning
+from ._home import Home
 from ._oslock import ExclusiveFileLock, LockHeld, is_locked
-from .atomicfile import read_json_or_none
-from .home import Home
 
 ACQUIRE_RETRY_S = 1.0  # a `status` or `stop` probing the lock holds it for microseconds: try again meanwhile
 

@@ -13,17 +13,18 @@ import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ._contract import API_ALLOWED_HOSTS_ENV, API_HOST_ENV, API_PORT_ENV, API_TOKEN_ENV
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ._config import Config
 
 # variable -> the [api] key it replaces
 API_ENV = {
-    "CONTINUITY_API_HOST": "host",
-    "CONTINUITY_API_PORT": "port",
-    "CONTINUITY_API_TOKEN": "token",
-    "CONTINUITY_API_ALLOWED_HOSTS": "allowed_hosts",
+    API_HOST_ENV: "host",
+    API_PORT_ENV: "port",
+    API_TOKEN_ENV: "token",
+    API_ALLOWED_HOSTS_ENV: "allowed_hosts",
 }
 TOKEN_MIN, TOKEN_MAX = 16, 4096
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -110,7 +111,7 @@ class HostGuard:
 
 def with_api_env(config: Config, environ: Mapping[str, str] | None = None) -> Config:
     """`config` with the [api] keys the environment sets (API_ENV), each checked by its key's rule."""
-    from .config import _build
+    from ._config import _build
 
     environ = os.environ if environ is None else environ
     api = config.api

@@ -1,4 +1,4 @@
-"""The instance directory ("home") and the paths inside it (see DESIGN.md)."""
+"""The instance directory ("home") and every path inside it (docs/ARCHITECTURE.md, "The instance directory")."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from ._contract import HOME_ENV
 from ._errors import ContinuityError
-
-HOME_ENV = "CONTINUITY_HOME"
-HEARTBEAT_ENV = "CONTINUITY_HEARTBEAT"
 
 
 class HomeLayoutError(ContinuityError, OSError):
@@ -74,6 +72,18 @@ class Home(NamedTuple):
         return self.run_dir / "control"
 
     @property
+    def api_info_file(self) -> Path:
+        return self.run_dir / "api.json"
+
+    @property
+    def api_token_file(self) -> Path:
+        return self.run_dir / "api_token"
+
+    @property
+    def outbox_view_file(self) -> Path:
+        return self.run_dir / "outbox_view.json"
+
+    @property
     def session_dir(self) -> Path:
         return self.root / "session"
 
@@ -82,12 +92,55 @@ class Home(NamedTuple):
         return self.session_dir / "profile"
 
     @property
+    def linked_file(self) -> Path:
+        """session/linked.json: when this profile was last linked to a phone (written by the worker)."""
+        return self.session_dir / "linked.json"
+
+    @property
+    def driver_copy_file(self) -> Path:
+        """The private chromedriver copy (uc patches the file it is given; the system's one stays intact)."""
+        return self.session_dir / "driver" / ("chromedriver.exe" if os.name == "nt" else "chromedriver")
+
+    @property
+    def session_backups_dir(self) -> Path:
+        return self.session_dir / "backups"
+
+    @property
+    def qr_png_file(self) -> Path:
+        return self.session_dir / "qr.png"
+
+    @property
+    def qr_text_file(self) -> Path:
+        return self.session_dir / "qr.txt"
+
+    @property
+    def web_version_file(self) -> Path:
+        return self.session_dir / "web_version.json"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 
     @property
     def events_file(self) -> Path:
         return self.logs_dir / "events.jsonl"
+
+    @property
+    def watchdog_log_file(self) -> Path:
+        return self.logs_dir / "watchdog.log"
+
+    @property
+    def worker_log_file(self) -> Path:
+        return self.logs_dir / "worker.log"
+
+    @property
+    def watchdog_out_file(self) -> Path:
+        """logs/watchdog.out: a detached watchdog's stdout and stderr."""
+        return self.logs_dir / "watchdog.out"
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        return self.logs_dir / "diagnostics"
 
     def ensure(self) -> None:
         """Create the directories every process of this instance writes into. HomeLayoutError (naming the path)

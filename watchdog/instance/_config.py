@@ -17,9 +17,9 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
+from ._checks import alert_problems, template_fields
+from ._config_api import allowed_host, host_problem, token_problem, with_api_env
 from ._errors import ConfigError
-from .checks import alert_problems, template_fields
-from .config_api import allowed_host, host_problem, token_problem, with_api_env
 
 WEEK_S = 7 * 86400.0  # the longest any seconds setting may be (a timer beyond it is a typo, and some overflow)
 MAX_COUNT = 1_000_000
@@ -47,7 +47,7 @@ PAIR = Rule("pair", max=WEEK_S, bound=_A_WEEK)  # [first, cap] seconds
 PHONES = Rule("phones")
 CALLABLE = Rule("callable")
 SELECTOR_OVERRIDES = Rule("selectors")  # [whatsapp.selectors]: role = "CSS selector"
-HOST, HOST_NAMES, TOKEN = Rule("host"), Rule("host names"), Rule("token")  # [api]: config_api.py
+HOST, HOST_NAMES, TOKEN = Rule("host"), Rule("host names"), Rule("token")  # [api]: _config_api.py
 
 # The one phone rule, shared with the outbox (worker/store/_outbox.py normalize_phone): what loads here is sent.
 PHONE_HELP = (

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .atomicfile import read_json_or_none, write_json_atomic
+from ._atomicfile import read_json_or_none, write_json_atomic
 
 WORKER_ACTIONS = (
     "initialize",
