@@ -12,7 +12,7 @@ import pytest
 
 from continuity.watchdog.instance import ConfigError, EventLog, Home, WhatsAppConfig, clean_heartbeat, load_config
 from continuity.worker.browser.memory import tree_rss_bytes
-from continuity.worker.sending import OutboxSender
+from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppState
 from continuity.worker.session.recycle import MIN_INTERVAL_S, RecyclePolicy
 from continuity.worker.simulator import Simulator

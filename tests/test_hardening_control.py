@@ -28,7 +28,7 @@ DISPATCH = r"""
 import sys, time
 from pathlib import Path
 from continuity.watchdog.instance import EventLog
-from continuity.worker.actions import ActionDispatcher
+from continuity.worker.control_requests import ActionDispatcher
 home, skew = Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 until = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 clock = {"wall_clock": lambda: time.time() + skew} if skew else {}

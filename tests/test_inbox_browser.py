@@ -240,7 +240,7 @@ def test_track_command_in_a_group_becomes_a_tracked_token(home: Home, sim: Simul
 def test_message_read_at_once_in_the_chat_a_send_left_open_is_stored(home: Home, sim: Simulator) -> None:
     """After a send the chat stays open; a reply shown there is read at once (no badge ever seen by the inbox): it
     is stored because it follows our outgoing bubble; an older message read on the phone is not."""
-    from continuity.worker.sending import OutboxSender
+    from continuity.worker.delivery import OutboxSender
     from continuity.worker.store import Outbox
 
     session = linked_session(home, sim)

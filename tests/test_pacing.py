@@ -10,8 +10,8 @@ import pytest
 
 from continuity.watchdog.instance import ConfigError, EventLog, WhatsAppConfig, load_config
 from continuity.watchdog.status import format_status
+from continuity.worker.delivery import SENT, OutboxSender, SendOutcome
 from continuity.worker.pacing import DAY_S, HOUR_S, Limit, SendPacer, pacer_from_outbox
-from continuity.worker.sending import SENT, OutboxSender, SendOutcome
 from continuity.worker.store import Outbox
 
 

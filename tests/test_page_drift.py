@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from continuity.watchdog.instance import EventLog, Home
-from continuity.worker.sending import OutboxSender
+from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox

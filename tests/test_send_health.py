@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from continuity.watchdog.instance import EventLog, Home
+from continuity.worker.delivery import SENT, OutboxSender, SendOutcome
 from continuity.worker.send_health import SendHealth
-from continuity.worker.sending import SENT, OutboxSender, SendOutcome
 from continuity.worker.session.page import RoleNotFound
 from continuity.worker.store import Outbox
 from tests._watchdog_harness import events

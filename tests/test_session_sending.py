@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from continuity.watchdog.instance import EventLog, Home
-from continuity.worker.sending import OutboxSender
+from continuity.worker.delivery import OutboxSender
 from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
 from tests._session_harness import drive, linked_session, run_worker_until, write_worker_config

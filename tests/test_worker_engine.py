@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from continuity.watchdog.instance import ConfigError, EventLog, Home, JobConfig, NotifyConfig, control
-from continuity.worker.actions import ActionDispatcher
+from continuity.worker.control_requests import ActionDispatcher
+from continuity.worker.delivery import FAILED, RETRY, SENT, OutboxSender, SendOutcome
 from continuity.worker.jobs import Job, JobContext, JobRunner, load_callable
 from continuity.worker.notify import NotifyJob, template_fields
-from continuity.worker.sending import FAILED, RETRY, SENT, OutboxSender, SendOutcome
 from continuity.worker.store import Ledger, Outbox, TokenStore
 from tests._watchdog_harness import assert_each_sigterm_arrives, events
 

@@ -9,7 +9,7 @@ from typing import Any
 from continuity.watchdog.instance import EX_CONFIG, Config, ConfigError, ContinuityError, Home, load_config
 from continuity.watchdog.logsetup import configure_worker_logging
 
-from .actions import ActionDispatcher
+from .control_requests import ActionDispatcher
 from .jobs import Job, JobContext, JobRunner
 from .loop import WorkerLoop
 from .notify import NotifyJob

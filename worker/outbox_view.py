@@ -15,7 +15,7 @@ from typing import Any
 
 from continuity.watchdog.instance import Home, write_json_atomic
 
-from .actions import ActionDispatcher
+from .control_requests import ActionDispatcher
 
 VIEW_FILE = Home(Path()).outbox_view_file.name  # in run/ (Home names every path)
 LIMIT = 100

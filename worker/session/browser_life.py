@@ -22,7 +22,7 @@ from .states import WhatsAppState
 if TYPE_CHECKING:
     from continuity.watchdog.instance import Config, EventLog, Home, WhatsAppConfig
 
-    from ..sending import OutboxSender
+    from ..delivery import OutboxSender
     from .backup import SessionBackups, Staged
 
 logger = logging.getLogger("continuity.whatsapp")

@@ -13,8 +13,8 @@ from typing import Any
 
 from continuity.watchdog.instance import Config, EventLog, Home, read_json_or_none, write_json_atomic
 
+from ..delivery import OutboxSender, SendOutcome
 from ..pacing import pacer_from_outbox
-from ..sending import OutboxSender, SendOutcome
 from . import rules
 from .actions import Handler, session_action_handlers
 from .backup import SessionBackups
@@ -22,10 +22,10 @@ from .browser_life import BrowserLife
 from .drift import PageWatch
 from .linking import PhoneLinking, link_phone_handler
 from .page import Page, PageHang
+from .page_send import send_message
 from .qr import clear_qr, write_qr
 from .recycle import RecyclePolicy
 from .security import report_permission_problems
-from .sender import send_message
 from .states import WhatsAppState
 
 logger = logging.getLogger("continuity.whatsapp")

@@ -15,7 +15,7 @@ from typing import Any
 
 from continuity.watchdog.instance import EventLog, control
 
-logger = logging.getLogger("continuity.worker.actions")
+logger = logging.getLogger("continuity.worker.control_requests")
 
 # A handler returns (ok, message, details).
 Handler = Callable[[dict[str, Any]], tuple[bool, str, dict[str, Any]]]

@@ -19,7 +19,7 @@ from continuity.watchdog.instance import EventLog
 from .pacing import SendPacer
 from .send_health import SendHealth
 
-logger = logging.getLogger("continuity.worker.sending")
+logger = logging.getLogger("continuity.worker.delivery")
 
 SENT, RETRY, FAILED = "sent", "retry", "failed"
 

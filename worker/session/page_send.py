@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from continuity.worker.sending import FAILED, RETRY, SENT, SendOutcome
+from continuity.worker.delivery import FAILED, RETRY, SENT, SendOutcome
 
 from .groups import is_group, open_group
 from .page import Page, RoleNotFound
