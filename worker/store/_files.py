@@ -63,13 +63,13 @@ def write_temp(target: Path, data: Data) -> tuple[Path, str]:
         raise
 
 
-def write_stepwise_atomic(target: Path, data: Data) -> None:
-    """Replace `target` with `data` atomically and durably (temp file, stepwise fsync, rename, fsync the folder)."""
-    tmp, _sha = write_temp(target, data)
+def install(tmp: Path, target: Path) -> None:
+    """Rename the written temp file `tmp` to `target` and make the rename durable (fsync the folder); on failure the
+    temp file is removed."""
     try:
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)

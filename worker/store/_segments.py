@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.instance import fsync_dir, write_bytes_atomic
+from continuity.watchdog.instance import write_bytes_atomic
 
+from ._files import install
 from ._journal import parse
 
 _SEGMENT_RE = re.compile(r"^(?P<stem>.+)\.g(?P<gen>\d+)\.journal$")
@@ -48,13 +49,7 @@ def archive(journal: Path, directory: Path, stem: str, gen: int) -> Path:
     except OSError:  # a file system without hard links (or across devices): copy, fsynced
         write_bytes_atomic(target, journal.read_bytes())
         return target
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
+    install(tmp, target)
     return target
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from continuity.watchdog.instance import fsync_dir
 
-from ._files import write_temp
+from ._files import install, write_temp
 from ._journal import dumps
 
 UNKNOWN_GEN = -1
@@ -279,13 +279,7 @@ def _write_backup(
     name = f"{stem}.{stamp(now)}.g{gen}.o{offset}"
     tmp, sha = write_temp(directory / f"{name}.json.gz", packed())
     path = directory / f"{name}.{sha[:16]}.json.gz"
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
+    install(tmp, path)
     return _verified(BackupInfo(path, stamp(now), gen, offset, sha[:16]))
 
 
