@@ -18,6 +18,7 @@ RUN apt-get update \
 COPY pyproject.toml README.md /src/
 COPY watchdog /src/watchdog
 COPY worker /src/worker
+COPY devtools /src/devtools
 # A regular (not editable) install into its own environment; pip itself is not needed at run time.
 RUN python3 -m venv /opt/continuity \
     && /opt/continuity/bin/pip install --no-cache-dir --disable-pip-version-check /src \

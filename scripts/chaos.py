@@ -27,8 +27,8 @@ from pathlib import Path
 
 import psutil
 
+from continuity.devtools.rig import Rig, RigError
 from continuity.worker.browser import find_profile_holders, private_driver_path
-from continuity.worker.rig import Rig, RigError
 from continuity.worker.store import Outbox
 
 RECIPIENTS = ["15551230001", "15551230002"]

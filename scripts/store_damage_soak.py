@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from continuity.worker.rig import Rig
+from continuity.devtools.rig import Rig
 
 
 def damage(path: Path) -> bool:

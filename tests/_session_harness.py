@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from continuity.watchdog.instance import Config, EventLog, Home, WhatsAppConfig
+from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppSession, WhatsAppState
+from continuity.worker.store import Outbox
 from tests._watchdog_harness import wait_for
 
 # The built-in worker with a WhatsApp session, as `continuity worker` runs it, for a home given as argv[1].
@@ -70,6 +73,23 @@ def linked_session(home: Home, sim: Any, **whatsapp: Any) -> WhatsAppSession:
     sim.scan()
     drive(session, lambda: session.state is WhatsAppState.READY and session.was_linked(), timeout=30, what="ready")
     return session
+
+
+def unpaced_sender(home: Home, outbox: Outbox, session: WhatsAppSession) -> OutboxSender:
+    """The outbox's sender for `session`, with no interval between messages."""
+    return OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
+
+
+@contextlib.contextmanager
+def sending_session(home: Home, sim: Any, **whatsapp: Any) -> Iterator[tuple[WhatsAppSession, Outbox, OutboxSender]]:
+    """A linked session (`linked_session`), the home's outbox and its unpaced sender; both closed afterwards."""
+    session = linked_session(home, sim, **whatsapp)
+    outbox = Outbox.open(home)
+    try:
+        yield session, outbox, unpaced_sender(home, outbox, session)
+    finally:
+        session.close()
+        outbox.close()
 
 
 def write_worker_config(home: Home, sim_url: str) -> None:

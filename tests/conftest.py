@@ -33,7 +33,7 @@ def home(tmp_path: Path) -> Home:
 @pytest.fixture
 def sim() -> Iterator[object]:
     """A WhatsApp Web simulator on 127.0.0.1 (any free port), stopped after the test."""
-    from continuity.worker.simulator import Simulator
+    from continuity.devtools.simulator import Simulator
 
     with Simulator(port=0, qr_rotate_s=30.0) as simulator:
         yield simulator

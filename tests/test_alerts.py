@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from continuity.watchdog.alerts import (
+    RETRY_CAP_S,
+    RETRY_FIRST_S,
     Alert,
     AlertRules,
     AlertSender,
-    EventFollower,
-    backoff_delay,
     check_config,
     redact,
 )
-from continuity.watchdog.instance import AlertsConfig, EventLog, Home
+from continuity.watchdog.instance import AlertsConfig, EventLog, Home, JsonlFollower, backoff_delay
 from tests._watchdog_harness import events, start_watchdog, stop_watchdog, wait_for, write_config
 
 BOT_TOKEN = "123456:SECRET-bot-token-abcdef"
@@ -71,8 +71,10 @@ def receiver() -> Iterator[Receiver]:
 
 def test_backoff_doubles_and_caps() -> None:
     """Retry delays: 2, 4, 8 ... seconds, never above the cap."""
-    assert [backoff_delay(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
-    assert backoff_delay(20) == 300.0 and backoff_delay(3, base_s=1, cap_s=3) == 3.0
+    delays = [backoff_delay(attempt=n, first_s=RETRY_FIRST_S, cap_s=RETRY_CAP_S) for n in (1, 2, 3, 4)]
+    assert delays == [2.0, 4.0, 8.0, 16.0]
+    assert backoff_delay(attempt=20, first_s=RETRY_FIRST_S, cap_s=RETRY_CAP_S) == 300.0
+    assert backoff_delay(attempt=3, first_s=1, cap_s=3) == 3.0
 
 
 def test_redact_and_config_checks_never_quote_secrets() -> None:
@@ -124,16 +126,16 @@ def test_follower_reads_only_new_complete_lines(tmp_path: Path) -> None:
     """The follower starts at the end, returns whole appended lines only, and restarts after truncation."""
     path = tmp_path / "events.jsonl"
     path.write_text('{"event": "old"}\n')
-    follower = EventFollower(path)
-    assert follower.read_new() == []
+    follower = JsonlFollower(path)
+    assert follower.read_events() == []
     with open(path, "a") as handle:
         handle.write('{"event": "a"}\nnot json\n{"event": "b"')
-    assert [e["event"] for e in follower.read_new()] == ["a"]
+    assert [e["event"] for e in follower.read_events()] == ["a"]
     with open(path, "a") as handle:
         handle.write("}\n")
-    assert [e["event"] for e in follower.read_new()] == ["b"]
+    assert [e["event"] for e in follower.read_events()] == ["b"]
     path.write_text('{"event": "c"}\n')
-    assert [e["event"] for e in follower.read_new()] == ["c"]
+    assert [e["event"] for e in follower.read_events()] == ["c"]
 
 
 def test_webhook_and_telegram_delivery(receiver: Receiver, tmp_path: Path) -> None:

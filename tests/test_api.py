@@ -48,6 +48,13 @@ while True:
 """
 
 
+# What the worker publishes in its heartbeat's tokens section (TokenStore.preview): the API shows it as it is.
+PREVIEW = {
+    "count": 2,
+    "items": [{"id": "t1", "symbol": "ABC", "chain": "sol"}, {"id": "t2", "symbol": "<b>x</b>", "chain": "eth"}],
+}
+
+
 def free_port() -> int:
     """A port free right now on 127.0.0.1."""
     with socket.socket() as sock:
@@ -118,7 +125,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWatchdog]:
     port = free_port()
     api_config(home, port)
     whatsapp = {"state": "qr", "connected": False, "quality": "poor", "reconnect_attempts": 3, "browser_restarts": 1}
-    status = {"whatsapp": {**whatsapp, "last_ok": 1.0}, "tokens": {"active": 2}, "outbox": {"pending": 1}}
+    whatsapp |= {"last_ok": 1.0, "profile_mib": 1.5}
+    status = {"whatsapp": whatsapp, "tokens": {"active": 2, "preview": PREVIEW}, "outbox": {"pending": 1}}
     (home.root / "fake_status.json").write_text(json.dumps(status))
     wd = ApiWatchdog(home, port)
     yield wd
@@ -126,7 +134,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWatchdog]:
 
 
 def test_persistent_connection_has_the_seed_shape(running: ApiWatchdog) -> None:
-    """GET persistent-connection answers the seed's four sections from the heartbeat and the profile."""
+    """GET persistent-connection answers the seed's four sections from the heartbeat (the profile's size is the
+    worker's measure, whatever the files hold now: the watchdog never walks the profile)."""
     (running.home.profile_dir / "Default").mkdir(parents=True, exist_ok=True)
     (running.home.profile_dir / "Default" / "Cookies").write_bytes(b"x" * 1000)
     wait_for(lambda: "whatsapp" in json.loads(running.home.heartbeat_file.read_text()), timeout=5, what="beat")
@@ -136,7 +145,7 @@ def test_persistent_connection_has_the_seed_shape(running: ApiWatchdog) -> None:
     assert answer["connection"]["quality"] == "poor"
     assert answer["connection"]["uptime"] > 0
     assert answer["connection"]["clientInfo"]["pid"] == running.worker_pid()
-    assert answer["session"] == {"exists": True, "isValid": False, "health": "degraded", "size": 1000}
+    assert answer["session"] == {"exists": True, "isValid": False, "health": "degraded", "size": 1572864}
     assert answer["health"]["reconnectAttempts"] == 3 and answer["health"]["browserRestarts"] == 1
     assert answer["health"]["lastHeartbeat"] > time.time() - 30
     assert answer["recommendations"] == {
@@ -150,9 +159,9 @@ def test_persistent_connection_has_the_seed_shape(running: ApiWatchdog) -> None:
 
 
 def test_status_matches_the_cli_and_previews_tokens(running: ApiWatchdog) -> None:
-    """/api/status holds what `status --json` shows, plus a preview of data/tracked_tokens.json."""
-    snapshot = '{"format":"continuity.tokens","version":1,"generation":1,"count":2,"tokens":[\n'
-    snapshot += '{"id":"t1","symbol":"ABC","chain":"sol"},\n{"id":"t2","symbol":"<b>x</b>","chain":"eth"}\n]}\n'
+    """/api/status holds what `status --json` shows, plus the token preview of the worker's heartbeat (the store's
+    files are not read: a snapshot written there is not what it shows)."""
+    snapshot = '{"format":"continuity.tokens","version":1,"generation":1,"count":1,"tokens":[\n{"id":"other"}\n]}\n'
     (running.home.data_dir / "tracked_tokens.json").write_text(snapshot)
     answer = get_json(running.port, "/api/status")
     cli = subprocess.run(
@@ -163,10 +172,7 @@ def test_status_matches_the_cli_and_previews_tokens(running: ApiWatchdog) -> Non
     assert answer["watchdog"]["pid"] == expected["watchdog"]["pid"] == running.proc.pid
     assert answer["worker"]["pid"] == expected["worker"]["pid"]
     assert answer["health"]["session_health"] == expected["health"]["session_health"]
-    assert answer["tokens_preview"] == {
-        "count": 2,
-        "items": [{"id": "t1", "symbol": "ABC", "chain": "sol"}, {"id": "t2", "symbol": "<b>x</b>", "chain": "eth"}],
-    }
+    assert answer["tokens_preview"] == PREVIEW
 
 
 def test_events_since(running: ApiWatchdog) -> None:
@@ -367,7 +373,7 @@ def test_token_file_is_private_and_kept(running: ApiWatchdog) -> None:
 
 def test_status_lines_point_to_the_api_and_token(running: ApiWatchdog) -> None:
     """api_status_lines (for `continuity status`) names the URL and the token file, and nothing without api.json."""
-    from continuity.watchdog.api_server import api_status_lines
+    from continuity.watchdog.status import api_status_lines
 
     (line,) = api_status_lines(running.home.root)
     assert f"http://127.0.0.1:{running.port}/" in line and str(running.home.run_dir / "api_token") in line

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.api_server import api_status_lines
 from continuity.watchdog.instance import ConfigError, Home, parse_config
+from continuity.watchdog.status import api_status_lines
 from tests._watchdog_harness import FAST, stop_watchdog, wait_for
 from tests.test_api import FAKE_WORKER, free_port, request
 

@@ -22,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from urllib3.exceptions import ReadTimeoutError
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import Home, WhatsAppConfig, read_events
 from continuity.worker.browser import (
     Browser,
@@ -33,7 +34,6 @@ from continuity.worker.browser import (
     private_driver_path,
 )
 from continuity.worker.browser.hygiene import SINGLETON_NAMES
-from continuity.worker.simulator import Simulator
 
 pytestmark = [
     pytest.mark.browser,

@@ -10,14 +10,13 @@ from typing import Any
 import psutil
 import pytest
 
-from continuity.watchdog.instance import ConfigError, EventLog, Home, WhatsAppConfig, clean_heartbeat, load_config
+from continuity.devtools.simulator import Simulator
+from continuity.watchdog.instance import ConfigError, Home, WhatsAppConfig, clean_heartbeat, load_config
 from continuity.worker.browser.memory import tree_rss_bytes
-from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppState
 from continuity.worker.session.recycle import MIN_INTERVAL_S, RecyclePolicy
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
-from tests._session_harness import drive, linked_session
+from tests._session_harness import drive, linked_session, unpaced_sender
 from tests._watchdog_harness import events
 
 PHONE = "15551234567"
@@ -208,7 +207,7 @@ def test_age_limit_recycles_once_keeps_login_and_delivers_once(home: Home, sim: 
     closing.append(session)
     scans = sim.state()["counts"]["scans"]
     outbox = Outbox.open(home)
-    sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
+    sender = unpaced_sender(home, outbox, session)
     session.sender = sender  # what attach() does: the session sees the outbox
     try:
         first = outbox.enqueue(PHONE, "queued before the recycle")[0]["id"]

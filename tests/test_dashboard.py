@@ -54,11 +54,10 @@ def test_dashboard_shows_status_qr_and_escapes_token_names(home: Home, chromium:
     port = free_port()
     api_config(home, port)
     whatsapp = {"state": "qr", "connected": False, "quality": XSS, "reconnect_attempts": 4, "browser_restarts": 2}
-    status = {"whatsapp": whatsapp, "tokens": {"active": 7}, "outbox": {"pending": 3}}
-    (home.root / "fake_status.json").write_text(json.dumps(status))
     tokens = [{"id": "t-1", "symbol": XSS, "chain": "sol"}, {"id": "t-2", "symbol": "ABC", "chain": XSS}]
-    snapshot = {"format": "continuity.tokens", "version": 1, "generation": 1, "count": 2, "tokens": tokens}
-    (home.data_dir / "tracked_tokens.json").write_text(json.dumps(snapshot))
+    preview = {"count": 7, "items": tokens}  # the worker publishes it in its heartbeat (TokenStore.preview)
+    status = {"whatsapp": whatsapp, "tokens": {"active": 7, "preview": preview}, "outbox": {"pending": 3}}
+    (home.root / "fake_status.json").write_text(json.dumps(status))
     home.session_dir.mkdir(exist_ok=True)
     (home.session_dir / "qr.png").write_bytes(tiny_png())
     wd = ApiWatchdog(home, port)

@@ -12,9 +12,9 @@ from collections import Counter
 import psutil
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import Home, read_heartbeat
 from continuity.worker.browser import find_profile_holders
-from continuity.worker.simulator import Simulator
 from tests._watchdog_harness import start_watchdog, stop_watchdog, wait_for, wait_for_event
 
 pytestmark = pytest.mark.browser
@@ -75,6 +75,9 @@ def test_tokens_become_messages_exactly_once_through_a_worker_crash(home: Home, 
         status = cli(home, "status", "--json")
         report = json.loads(status.stdout)
         assert report["heartbeat"]["tokens"]["active"] == 5 and report["heartbeat"]["outbox"]["pending"] == 0
+        preview = report["heartbeat"]["tokens"]["preview"]  # what the dashboard lists: the worker publishes it
+        assert preview["count"] == 5 and preview["items"][0] == {"id": "tok0", "symbol": "S0", "chain": "sol"}
+        assert isinstance(report["heartbeat"]["whatsapp"]["profile_mib"], float)  # the API's session size
     finally:
         stop_watchdog(watchdog, timeout=60)
     assert watchdog.returncode == 0

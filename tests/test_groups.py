@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from continuity.watchdog.instance import EventLog, Home
+from continuity.devtools.simulator import Simulator
+from continuity.watchdog.instance import Home
 from continuity.worker.delivery import OutboxSender
 from continuity.worker.session.groups import _rows
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
-from tests._session_harness import drive, linked_session, run_worker_until, write_worker_config
+from tests._session_harness import drive, linked_session, run_worker_until, sending_session, write_worker_config
 
 pytestmark = pytest.mark.browser
 GROUP = "Token Alerts"
@@ -32,12 +32,8 @@ def _state(outbox: Outbox, ident: str) -> str:
 
 @pytest.fixture
 def ready(home: Home, sim: Simulator) -> Iterator[tuple[Any, Outbox, OutboxSender]]:
-    session = linked_session(home, sim)
-    outbox = Outbox.open(home)
-    sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
-    yield session, outbox, sender
-    session.close()
-    outbox.close()
+    with sending_session(home, sim) as ready:
+        yield ready
 
 
 def test_group_is_found_by_exact_title_and_unknown_group_fails_for_good(ready: Any, sim: Simulator) -> None:

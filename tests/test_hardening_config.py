@@ -15,8 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
-from continuity.watchdog.instance import ConfigError, Home, load_config
-from continuity.watchdog.instance import _config as config_module
+from continuity.watchdog.instance import ConfigError, Home, _config as config_module, load_config
 
 PHONES = [
     "15551234567",

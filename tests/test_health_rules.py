@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from continuity.watchdog.health import assess
-from continuity.worker.session.rules import RecentCounter, RecoveryLadder, classify, is_browser_dead, quality
+from continuity.watchdog.instance import SlidingWindow
+from continuity.worker.session.rules import RecoveryLadder, classify, is_browser_dead, quality
 from continuity.worker.session.states import WhatsAppState
 
 
@@ -90,12 +91,12 @@ def test_stale_heartbeat_and_watchdog_states() -> None:
 def test_reconnects_leave_the_five_minute_window() -> None:
     """A reconnect counts for 5 minutes of (simulated) time, then no longer degrades health."""
     now = [0.0]
-    counter = RecentCounter(window_s=300, clock=lambda: now[0])
-    counter.add()
+    counter = SlidingWindow(window_s=300)  # the session's recent_reconnects
+    counter.add(now[0])
     now[0] = 299.0
-    assert _health({"state": "ready", "recent_reconnects": counter.count()})["session_health"] == "degraded"
+    assert _health({"state": "ready", "recent_reconnects": counter.count(now[0])})["session_health"] == "degraded"
     now[0] = 300.5
-    assert _health({"state": "ready", "recent_reconnects": counter.count()})["session_health"] == "healthy"
+    assert _health({"state": "ready", "recent_reconnects": counter.count(now[0])})["session_health"] == "healthy"
 
 
 def test_ladder_climbs_backs_off_and_resets_when_stable() -> None:

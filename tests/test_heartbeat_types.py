@@ -56,7 +56,7 @@ def test_the_schema_and_its_runtime_check_agree() -> None:
     runtime = {
         "int": (int,), "bool": (bool,), "str": (str,), "float": number, "float | None": opt_number,
         "str | None": opt_str, "dict[str, Any]": (dict,), "list[Any]": (list,), "list[Any] | None": (list, type(None)),
-        "list[dict[str, Any]]": (list,),
+        "list[dict[str, Any]]": (list,), "TokenPreview": (dict,),
     }  # fmt: skip
     sections = {"tokens": hb.TokensSection, "outbox": hb.OutboxSection, "whatsapp": hb.WhatsAppSection,
                 "sending": hb.SendingSection, "inbox": hb.InboxSection}  # fmt: skip

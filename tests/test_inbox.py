@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli as cli_main
-from continuity.watchdog.instance import ConfigError, EventLog, Home, parse_config
-from continuity.worker.inbox_commands import parse_since
-from continuity.worker.inbox_handlers import MessageJobs, WebhookSender, backoff, sign
+from continuity.watchdog.cli.inbox import parse_since
+from continuity.watchdog.instance import ConfigError, EventLog, Home, backoff_delay, parse_config
+from continuity.worker.inbox_handlers import MessageJobs, WebhookSender, sign
 from continuity.worker.jobs import JobContext, JobRunner
 from continuity.worker.session.incoming import (
     Bubble,
@@ -115,7 +115,7 @@ def test_signature_and_backoff() -> None:
     """The signature is HMAC-SHA256 of the exact body, hex, prefixed sha256=; backoff doubles up to its cap."""
     body = b'{"event": "message"}'
     assert sign("k", body) == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
-    assert [backoff(n, 1.0, 5.0) for n in (1, 2, 3, 4, 10)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert [backoff_delay(attempt=n, first_s=1.0, cap_s=5.0) for n in (1, 2, 3, 4, 10)] == [1.0, 2.0, 4.0, 5.0, 5.0]
 
 
 def test_parse_since() -> None:
@@ -203,7 +203,7 @@ def test_inbox_list_cli(home: Home) -> None:
 
 def test_simulator_incoming_badges_and_receipts() -> None:
     """A received message is unread (a badge count) until its chat is opened, which sends one read receipt."""
-    from continuity.worker.simulator._incoming import Incoming, group_jid
+    from continuity.devtools.simulator._incoming import Incoming, group_jid
 
     incoming = Incoming(wall=lambda: 1000.0)
     first = incoming.receive("15557654321", "hi")

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home, read_heartbeat
 from continuity.worker.inbox import InboxWatcher
 from continuity.worker.session import incoming
-from continuity.worker.simulator import Simulator
 from continuity.worker.store._inbox import Inbox
 from tests._session_harness import drive, linked_session, run_worker_until, write_worker_config
 

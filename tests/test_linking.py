@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
-from continuity.worker.simulator import Simulator
 from tests._session_harness import WORKER, drive, session_config, write_worker_config
 
 pytestmark = pytest.mark.browser

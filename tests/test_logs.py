@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from continuity.watchdog.cli import cli
 from continuity.watchdog.instance import EventLog, Home
-from continuity.watchdog.logs_command import tail_lines
+from continuity.watchdog.logtail import tail_lines
 from tests._watchdog_harness import ignore_sigint, wait_for
 
 

@@ -26,7 +26,7 @@ def test_pypi_watchdog_and_continuity_import_side_by_side(tmp_path: Path) -> Non
 def test_watchdog_process_never_imports_selenium(tmp_path: Path) -> None:
     """Loading the watchdog's commands and supervisor does not import selenium (or the browser launcher)."""
     result = _python(
-        "import sys; import continuity.watchdog.commands, continuity.watchdog.supervisor;"
+        "import sys; import continuity.watchdog.cli.service, continuity.watchdog.supervisor;"
         "print(any(m.startswith(('selenium', 'undetected')) for m in sys.modules))",
         tmp_path,
     )

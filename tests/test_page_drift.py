@@ -13,12 +13,20 @@ from typing import Any
 
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppSession, WhatsAppState
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
-from tests._session_harness import drive, linked_session, run_worker_until, session_config, write_worker_config
+from tests._session_harness import (
+    drive,
+    linked_session,
+    run_worker_until,
+    sending_session,
+    session_config,
+    unpaced_sender,
+    write_worker_config,
+)
 from tests._watchdog_harness import events
 
 pytestmark = pytest.mark.browser
@@ -43,12 +51,8 @@ def _state(outbox: Outbox, ident: str) -> str:
 def sending(home: Home, sim: Simulator, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Outbox, OutboxSender]]:
     """A linked session on the variant named by the test's parameter, with an outbox and its sender."""
     sim.set_variant(request.param)
-    session = linked_session(home, sim)
-    outbox = Outbox.open(home)
-    sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
-    yield session, outbox, sender
-    session.close()
-    outbox.close()
+    with sending_session(home, sim) as sending:
+        yield sending
 
 
 @pytest.mark.parametrize("sending", sorted(SURVIVABLE), indirect=True)
@@ -99,7 +103,7 @@ def test_unrecognized_page_is_reported_redacted_without_restart_storm(home: Home
     session = linked_session(home, sim, unrecognized_after=3.0, diagnostic_screenshots=True)
     try:
         outbox = Outbox.open(home)
-        sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
+        sender = unpaced_sender(home, outbox, session)
         ident = outbox.enqueue(OTHER, "secret words 4242")[0]["id"]
         drive(session, lambda: _state(outbox, ident) == "sent", timeout=30, what="sent", extra=lambda: sender(None))
         outbox.close()
@@ -145,7 +149,7 @@ def test_override_brings_an_unrecognized_page_back_to_ready_and_sending(home: Ho
         drive(session, lambda: session.state is WhatsAppState.READY, timeout=30, what="ready through the override")
         assert session.status()["fallback_roles"] == {}
         assert session.page is not None and session.page.role_report()["main"] == "override"
-        sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
+        sender = unpaced_sender(home, outbox, session)
         ident = outbox.enqueue(PHONE, "back again")[0]["id"]
         drive(session, lambda: _state(outbox, ident) == "sent", timeout=30, what="sent", extra=lambda: sender(None))
     finally:
@@ -185,7 +189,7 @@ def test_unfindable_compose_box_degrades_health_and_an_override_fixes_it(home: H
     sim.set_variant("compose_moved")
     session = linked_session(home, sim)
     outbox = Outbox.open(home)
-    sender = OutboxSender(outbox, session, min_interval_s=0.0, events=EventLog(home.events_file, source="t"))
+    sender = unpaced_sender(home, outbox, session)
     ids = [outbox.enqueue(PHONE, f"drift {k}")[0]["id"] for k in range(3)]
     try:
         drive(

@@ -6,25 +6,25 @@ import random
 
 import pytest
 
-from continuity.watchdog.instance import WatchdogConfig
-from continuity.watchdog.policy import RestartBudget, RestartPolicy, backoff_delay
+from continuity.watchdog.instance import WatchdogConfig, backoff_delay
+from continuity.watchdog.policy import RestartBudget, RestartPolicy
 from continuity.watchdog.states import TRANSITIONS, InvalidTransition, WatchdogState, transition_label
 
 
 def test_backoff_doubles_from_base_and_caps() -> None:
     """Delays are base, 2x, 4x ... up to the cap, for consecutive early failures."""
-    delays = [backoff_delay(early_failures=n, base_s=5, cap_s=60) for n in range(1, 8)]
+    delays = [backoff_delay(attempt=n, first_s=5, cap_s=60) for n in range(1, 8)]
     assert delays == [5, 10, 20, 40, 60, 60, 60]
 
 
 def test_backoff_with_zero_base_stays_zero() -> None:
     """restart_delay = 0 (benchmarks, tests) means immediate restarts however often it fails."""
-    assert all(backoff_delay(early_failures=n, base_s=0, cap_s=60) == 0 for n in range(1, 100))
+    assert all(backoff_delay(attempt=n, first_s=0, cap_s=60) == 0 for n in range(1, 100))
 
 
 def test_huge_failure_counts_do_not_overflow() -> None:
     """A worker failing for months keeps the capped delay (no OverflowError)."""
-    assert backoff_delay(early_failures=10**6, base_s=5, cap_s=60) == 60
+    assert backoff_delay(attempt=10**6, first_s=5, cap_s=60) == 60
 
 
 def test_stable_run_resets_the_backoff() -> None:

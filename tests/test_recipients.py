@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import ConfigError, Home, load_config, recipient_id
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import InvalidPhone, Outbox, normalize_phone
 
 

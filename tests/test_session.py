@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.session import WhatsAppSession, WhatsAppState
-from continuity.worker.simulator import Simulator
 from tests._session_harness import drive, linked_session, session_config
 from tests._watchdog_harness import events
 

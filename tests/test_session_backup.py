@@ -17,6 +17,7 @@ from continuity.watchdog.instance import EventLog, Home, SessionConfig
 from continuity.worker.session.archive import MANIFEST
 from continuity.worker.session.backup import NoUsableBackup, SessionBackups
 from continuity.worker.session.crypto import KEY_ENV, BackupRejected, EncryptingWriter, SessionKeyError
+from continuity.worker.session.login import AutoRestore
 from tests._watchdog_harness import events
 
 KEY = "a long random passphrase"
@@ -167,17 +168,18 @@ def test_restore_bookkeeping_logout_and_exhaustion(home: Home) -> None:
     _profile(home)
     _linked(home, 1000.0)
     backups = _backups(home)
-    assert backups.for_lost_login({"url": "http://x/?post_logout=1"}) is None
-    assert backups.for_lost_login({"url": "http://x/"}) is None  # settled for this pairing
+    restore = AutoRestore(backups)
+    assert restore.for_lost_login({"url": "http://x/?post_logout=1"}) is None
+    assert restore.for_lost_login({"url": "http://x/"}) is None  # settled for this pairing
     assert [e["event"] for e in events(home) if e["event"].startswith("session_")] == ["session_restore_skipped"]
     _linked(home, 2000.0)
-    assert backups.for_lost_login({"url": "http://x/"}) is None  # no backups at all
+    assert restore.for_lost_login({"url": "http://x/"}) is None  # no backups at all
     assert events(home, "session_restore_failed")
     backups.create(reason="t")
     _linked(home, 3000.0)
-    staged = backups.for_lost_login({"url": "http://x/"})
+    staged = restore.for_lost_login({"url": "http://x/"})
     assert staged is not None and staged.source == backups.files()[0]
-    assert _backups(home, auto_restore=False).for_lost_login({"url": "http://x/"}) is None
+    assert AutoRestore(_backups(home, auto_restore=False)).for_lost_login({"url": "http://x/"}) is None
 
 
 # -- the CLI with no watchdog running: it works on the profile directly -------------------------------------

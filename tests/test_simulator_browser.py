@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from urllib3.exceptions import ReadTimeoutError
 
-from continuity.worker.simulator import Simulator
+from continuity.devtools.simulator import Simulator
 
 from ._chromium import (
     kill_driver_tree,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from continuity.devtools.simulator import VARIANTS, NoQrShown, Simulator
 from continuity.watchdog.cli import cli
-from continuity.worker.simulator import VARIANTS, NoQrShown, Simulator
 from tests._watchdog_harness import ignore_sigint
 
 

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from continuity.worker.simulator import NoQrShown
-from continuity.worker.simulator._state import CLIENT_FRESH_S, SimState
+from continuity.devtools.simulator import NoQrShown
+from continuity.devtools.simulator._state import CLIENT_FRESH_S, SimState
 
 
 class FakeClock:

@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from continuity.worker.simulator import VARIANTS, Simulator
+from continuity.devtools.simulator import VARIANTS, Simulator
 
 from ._chromium import make_driver, needs_chromium, quit_driver, wait_css
 

@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 
 from continuity.watchdog.instance import Home, read_events
-from continuity.worker.store import TokenStore
-from continuity.worker.store import _compaction as compaction
-from continuity.worker.store import _files as files
-from continuity.worker.store import _snapshot as snap
+from continuity.worker.store import TokenStore, _compaction as compaction, _files as files, _snapshot as snap
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -117,3 +117,17 @@ def test_seed_format_snapshot_is_adopted(home: Home) -> None:
     with TokenStore.open(home) as store:
         assert store.list() == [{"id": "x", "symbol": "X", "odd": [1]}]
     assert json.loads(home.data_dir.joinpath("tracked_tokens.json").read_text())["format"] == "continuity.tokens"
+
+
+def test_preview_is_the_count_and_the_first_tokens_cut_short(home: Home) -> None:
+    """TokenStore.preview (the heartbeat's tokens.preview): the count and the first tokens added, in order,
+    as id/symbol/chain strings of at most 200 characters; other fields are left out."""
+    with TokenStore.open(home) as store:
+        for i in range(25):
+            store.add(f"t{i:02d}", symbol="S" * 300 if i == 0 else f"S{i}", chain="sol", note="not shown")
+        store.remove("t01")
+        preview = store.preview(limit=3)
+    assert preview["count"] == 24
+    assert [item["id"] for item in preview["items"]] == ["t00", "t02", "t03"]
+    assert preview["items"][0] == {"id": "t00", "symbol": "S" * 200, "chain": "sol"}
+    assert preview["items"][1] == {"id": "t02", "symbol": "S2", "chain": "sol"}

@@ -1,6 +1,7 @@
 """The layout keeps its promises: the worker reaches the watchdog side only through the instance contract
-(`continuity.watchdog.instance`), each environment variable name is defined once, and an idle watchdog loads
-none of the modules its memory budget cannot afford."""
+(`continuity.watchdog.instance`), the command line lives in one package (`watchdog/cli/`), neither the worker nor
+the watchdog's library imports the dev tools (`devtools/`), each environment variable name is defined once, and an
+idle watchdog loads none of the modules its memory budget cannot afford."""
 
 from __future__ import annotations
 
@@ -11,28 +12,22 @@ from pathlib import Path
 
 import continuity.watchdog.instance as instance
 from continuity.watchdog.instance import MODULES_DUMP_ENV, Home
+from tests._imports import imported_modules
 from tests._watchdog_harness import events, start_watchdog, stop_watchdog, wait_for, wait_for_event, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = REPO / "worker"
 WATCHDOG = REPO / "watchdog"
+DEVTOOLS = REPO / "devtools"
+CLI = WATCHDOG / "cli"
 CONTRACT = "continuity.watchdog.instance"
 
 # Watchdog modules the worker may import besides the contract: (watchdog module, worker files, why). Keep it short.
-CLI_GLUE = (
-    "browser_commands.py",
-    "commands.py",
-    "inbox_commands.py",
-    "link_commands.py",
-    "session_commands.py",
-    "store_commands.py",
-    "simulator/command.py",
-)
 EXCEPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "continuity.watchdog.cli": (
-        CLI_GLUE,
-        "CLI glue: these command groups of `continuity` share the CLI's state and options (until the CLI lives "
-        "in one place, issue 15 item 4)",
+    "continuity.watchdog.checks": (
+        ("browser/doctor.py",),
+        "`continuity doctor` shows one kind of line (Check, PASS/WARN/FAIL): the browser's checks give the shape "
+        "the machine's and home's checks define",
     ),
     "continuity.watchdog.logsetup": (
         ("main.py",),
@@ -55,23 +50,6 @@ def _module_of(path: Path) -> list[str]:
     return parts[:-1] if parts[-1] == "__init__" else parts
 
 
-def _imported_modules(source: str, package: list[str]) -> list[tuple[int, str, list[str]]]:
-    """Every import in `source`, a module of `package` (top level, in functions, under TYPE_CHECKING):
-    (line, absolute module, names)."""
-    found: list[tuple[int, str, list[str]]] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name, []) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            found.append((node.lineno, module, [alias.name for alias in node.names]))
-    return found
-
-
 def _watchdog_imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
     """(line, watchdog module) for each import of `path` that reaches the watchdog side other than the contract."""
     package = _module_of(path)
@@ -79,7 +57,7 @@ def _watchdog_imports(path: Path, source: str | None = None) -> list[tuple[int, 
         package = package[:-1]
     bad: list[tuple[int, str]] = []
     text = path.read_text(encoding="utf-8") if source is None else source
-    for line, module, names in _imported_modules(text, package):
+    for line, module, names in imported_modules(text, package):
         if module == "continuity.watchdog" and names:  # `from continuity.watchdog import X`: X is the module
             bad.extend((line, f"continuity.watchdog.{name}") for name in names if name != "instance")
         elif module == "continuity" and "watchdog" in names:
@@ -135,11 +113,122 @@ def test_the_walk_sees_relative_and_absolute_imports() -> None:
     ]
 
 
+def test_the_lazy_table_and_the_type_checking_imports_agree() -> None:
+    """Each name the contract imports for mypy (`if TYPE_CHECKING:`) is in the lazy table `_EXPORTS` under the same
+    module, and the other way round: a name added to one list only is caught here."""
+    tree = ast.parse((WATCHDOG / "instance" / "__init__.py").read_text(encoding="utf-8"))
+    typed: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for inner in node.body:
+                if isinstance(inner, ast.ImportFrom) and inner.module:
+                    typed.update({alias.name: inner.module for alias in inner.names})
+    assert typed and typed == instance._WHERE
+    assert sorted(instance.__all__) == sorted(["control", *typed])
+
+
 def test_every_contract_name_resolves() -> None:
     """Each name `continuity.watchdog.instance` exports is found in its private module (the lazy map is complete)."""
     for name in instance.__all__:
         assert getattr(instance, name) is not None, name
     assert instance.control.ask is not None and "restart-browser" in instance.WORKER_ACTIONS
+
+
+def _defines_click_commands(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each click command or group `source` defines: a decorator `@click.command`, `@click.group`,
+    `@<group>.command` or `@<group>.group` (called or not), or a call of `click.Command`, `click.Group` or
+    `<group>.add_command`."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute) and target.attr in ("command", "group"):
+                    found.append((decorator.lineno, f"@{ast.unparse(target)}"))
+                elif isinstance(target, ast.Name) and target.id in ("command", "group"):
+                    found.append((decorator.lineno, f"@{target.id}"))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and (node.func.attr == "add_command" or ast.unparse(node.func) in ("click.Command", "click.Group"))
+        ):
+            found.append((node.lineno, f"{ast.unparse(node.func)}(...)"))
+    return found
+
+
+def test_the_command_line_lives_in_one_place() -> None:
+    """An AST walk over watchdog/, worker/ and devtools/: only the modules of watchdog/cli/ define click commands
+    or groups (the thin commands: parse options, call the library, turn its errors into one line)."""
+    problems = []
+    for path in sorted([*WATCHDOG.rglob("*.py"), *WORKER.rglob("*.py"), *DEVTOOLS.rglob("*.py")]):
+        if CLI in path.parents:
+            continue
+        for line, what in _defines_click_commands(path.read_text(encoding="utf-8")):
+            problems.append(f"{path.relative_to(REPO).as_posix()}:{line}: {what}: commands belong in watchdog/cli/")
+    assert not problems, "\n".join(problems)
+    assert _defines_click_commands((CLI / "tokens.py").read_text(encoding="utf-8")), "the walk sees no command"
+
+
+def _top_level_imports(path: Path) -> list[str]:
+    """Each module (and `module.name`) imported when `path` is imported: not in a function's body, nor under
+    `if TYPE_CHECKING:`."""
+    package = _module_of(path) if path.name == "__init__.py" else _module_of(path)[:-1]
+    found: list[str] = []
+
+    def visit(nodes: list[ast.AST]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for _line, module, names in imported_modules(ast.unparse(node), package):
+                    found.append(module)
+                    found.extend(f"{module}.{name}" for name in names)
+                continue
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                children = getattr(node, field, None)
+                if isinstance(children, list):
+                    visit([child for child in children if isinstance(child, ast.AST)])
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return found
+
+
+def test_command_modules_load_the_worker_and_devtools_only_when_a_command_runs() -> None:
+    """`continuity --help` and `continuity start` stay free of selenium and of the worker: no module of watchdog/cli/
+    imports `continuity.worker` when it is loaded, and only dev.py loads devtools (the simulator's modes and variants,
+    for its options' help)."""
+    problems = []
+    for path in sorted(CLI.glob("*.py")):
+        for module in _top_level_imports(path):
+            devtools_ok = path.name == "dev.py" and module.startswith(
+                ("continuity.devtools.simulator._modes", "continuity.devtools.simulator._variants")
+            )
+            if module.startswith("continuity.worker") or (module.startswith("continuity.devtools") and not devtools_ok):
+                problems.append(f"watchdog/cli/{path.name}: imports {module} at load; import it inside the command")
+    assert not problems, "\n".join(problems)
+
+
+def test_nothing_but_the_dev_commands_imports_devtools() -> None:
+    """The simulator, the rig and the demo (continuity.devtools) are never imported by the worker, nor by the
+    watchdog but for `continuity simulator` and `continuity demo` (watchdog/cli/dev.py)."""
+    problems = []
+    for path in sorted([*WORKER.rglob("*.py"), *WATCHDOG.rglob("*.py")]):
+        if path == CLI / "dev.py":
+            continue
+        package = _module_of(path)
+        if path.name != "__init__.py":
+            package = package[:-1]
+        for line, module, names in imported_modules(path.read_text(encoding="utf-8"), package):
+            if (
+                module == "continuity.devtools"
+                or module.startswith("continuity.devtools.")
+                or (module == "continuity" and "devtools" in names)
+            ):
+                problems.append(f"{path.relative_to(REPO).as_posix()}:{line}: imports {module}")
+    assert not problems, "\n".join(problems)
 
 
 _ENV_NAME = re.compile(r"^CONTINUITY_[A-Z_]+$")
@@ -148,11 +237,11 @@ ENV_SPELLED_OUT = {"worker/_early.py": {instance.HEARTBEAT_ENV}}
 
 
 def test_environment_variable_names_are_defined_once() -> None:
-    """No module of watchdog/ or worker/ spells out a CONTINUITY_* variable name as a string of its own but the
-    contract's _contract.py (and worker/_early.py, which says why); _early's is the contract's HEARTBEAT_ENV."""
+    """No module of watchdog/, worker/ or devtools/ spells out a CONTINUITY_* variable name as a string of its own
+    but the contract's _contract.py (and worker/_early.py, which says why); _early's is the contract's HEARTBEAT_ENV."""
     defined = {getattr(instance, name) for name in instance.__all__ if name.endswith("_ENV") and name != "API_ENV"}
     problems = []
-    for path in sorted([*WATCHDOG.rglob("*.py"), *WORKER.rglob("*.py")]):
+    for path in sorted([*WATCHDOG.rglob("*.py"), *WORKER.rglob("*.py"), *DEVTOOLS.rglob("*.py")]):
         relative = path.relative_to(REPO).as_posix()
         if relative == "watchdog/instance/_contract.py":
             continue

@@ -135,3 +135,21 @@ def test_help_explains_commands() -> None:
     assert top.exit_code == 0 and "start" in top.output and "status" in top.output and "--home" in top.output
     start = runner.invoke(cli, ["start", "--help"], catch_exceptions=False)
     assert "--if-not-running" in start.output and "logs/watchdog.log" in start.output
+
+
+def test_wait_stopped_waits_for_a_live_process_and_not_for_an_unreaped_one(home: Home) -> None:
+    """`stop` waits until the watchdog's process has ended: a live one (lock already released) is not "stopped"
+    when the time is up, and one that ended but is not reaped yet by its parent (a zombie) is stopped at once."""
+    from continuity.watchdog.lifecycle import wait_stopped
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_for(lambda: psutil.Process(ended.pid).status() == psutil.STATUS_ZOMBIE, timeout=10, what="a zombie")
+        assert wait_stopped(home, live.pid, timeout_s=0.3) is False
+        assert wait_stopped(home, ended.pid, timeout_s=30.0) is True
+        assert psutil.Process(ended.pid).status() == psutil.STATUS_ZOMBIE  # it was not waited for: still unreaped
+    finally:
+        live.kill()
+        live.wait()
+        ended.wait()

@@ -9,11 +9,9 @@ line or an event. The HTTP client (urllib) is imported only when an alert is act
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
-import os
 import queue
 import socket
 import threading
@@ -24,7 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .instance import AlertsConfig, EventLog, alert_problems, read_heartbeat
+from .instance import (
+    AlertsConfig,
+    EventLog,
+    JsonlFollower,
+    SlidingWindow,
+    alert_problems,
+    backoff_delay,
+    read_heartbeat,
+)
 
 logger = logging.getLogger("continuity.alerts")
 
@@ -49,11 +55,7 @@ EVENT_ALERTS = {  # event kind -> (alert kind, title)
 }
 CRASH_EVENTS = ("worker_exited", "heartbeat_stale")
 _WA_STATE_ALERTS = {"qr": "qr_needed", "logged_out": "logged_out"}
-
-
-def backoff_delay(attempt: int, *, base_s: float = 2.0, cap_s: float = 300.0) -> float:
-    """Seconds to wait before retry number `attempt` (1, 2, ...): base, 2 x base, 4 x base, ... capped."""
-    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
+RETRY_FIRST_S, RETRY_CAP_S = 2.0, 300.0  # a failed delivery is retried after 2, 4, 8 ... seconds, at most 300
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -85,7 +87,7 @@ class AlertRules:
 
     def __init__(self, cfg: AlertsConfig) -> None:
         self.cfg = cfg
-        self._crashes: collections.deque[float] = collections.deque()
+        self._crashes = SlidingWindow(window_s=cfg.crash_loop_window)  # event times (Unix s) of worker failures
         self._offline_since: float | None = None
         self._offline_alerted = False
         self._wa_state: str | None = None
@@ -100,11 +102,9 @@ class AlertRules:
         if kind == "state" and event.get("new") == "fatal":
             return [Alert("gave_up", "the watchdog gave up", {"reason": str(event.get("reason", ""))[:300]}, ts)]
         if kind in CRASH_EVENTS:
-            self._crashes.append(ts)
-            while self._crashes and self._crashes[0] < ts - self.cfg.crash_loop_window:
-                self._crashes.popleft()
-            if len(self._crashes) >= self.cfg.crash_loop_restarts:
-                count = len(self._crashes)
+            self._crashes.add(ts)
+            count = self._crashes.count(ts)
+            if count >= self.cfg.crash_loop_restarts:
                 self._crashes.clear()
                 window = f"{self.cfg.crash_loop_window:g} s"
                 return [Alert("crash_loop", f"crash loop: the worker failed {count} times within {window}", {}, ts)]
@@ -133,43 +133,6 @@ class AlertRules:
 
 def _summary(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if isinstance(v, str | int | float | bool) and k not in ("ts", "event")}
-
-
-class EventFollower:
-    """Reads only the complete lines appended to a JSONL file since the last call (starting at its end)."""
-
-    def __init__(self, path: Path, *, from_start: bool = False, max_bytes: int = 1 << 20) -> None:
-        self.path, self.max_bytes = path, max_bytes
-        self.offset = 0 if from_start else self._size()
-
-    def _size(self) -> int:
-        try:
-            return os.stat(self.path).st_size
-        except OSError:
-            return 0
-
-    def read_new(self) -> list[dict[str, Any]]:
-        size = self._size()
-        if size < self.offset:  # replaced or truncated
-            self.offset = 0
-        if size == self.offset:
-            return []
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read(self.max_bytes)
-        complete = data[: data.rfind(b"\n") + 1]
-        if not complete and len(data) >= self.max_bytes:
-            complete = data  # one over-long line: skip it
-        self.offset += len(complete)
-        found = []
-        for line in complete.split(b"\n"):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                found.append(event)
-        return found
 
 
 Post = Callable[[str, dict[str, Any], float], int]
@@ -277,7 +240,7 @@ class AlertSender:
             if 400 <= status < 500 and status not in (408, 429):
                 break
             if attempt < self.max_attempts and not self._stopped.is_set():
-                self._sleep(backoff_delay(attempt))
+                self._sleep(backoff_delay(attempt=attempt, first_s=RETRY_FIRST_S, cap_s=RETRY_CAP_S))
         logger.warning("alert %s to %s failed: %s", alert.kind, name, error)
         if self.events:
             self.events.emit("alert_failed", kind=alert.kind, to=name, error=error)
@@ -288,7 +251,7 @@ class AlertService:
     """Follows the events file and the heartbeat on its own thread and hands alerts to an AlertSender."""
 
     def __init__(self, events_file: Path, heartbeat_file: Path, sender: AlertSender, *, poll_s: float) -> None:
-        self.follower = EventFollower(events_file)
+        self.follower = JsonlFollower(events_file)
         self.heartbeat_file, self.sender, self.poll_s = heartbeat_file, sender, poll_s
         self.rules = AlertRules(sender.cfg)
         self._stopped = threading.Event()
@@ -305,7 +268,7 @@ class AlertService:
 
     def check_once(self) -> None:
         """Read what was appended since the last look, and the heartbeat; queue any alerts."""
-        alerts = [alert for event in self.follower.read_new() for alert in self.rules.on_event(event)]
+        alerts = [alert for event in self.follower.read_events() for alert in self.rules.on_event(event)]
         alerts += self.rules.on_heartbeat(read_heartbeat(self.heartbeat_file), time.monotonic())
         for alert in alerts:
             self.sender.submit(alert)

@@ -15,13 +15,15 @@ GET  /metrics, /api/timeline, /api/outbox; POST /api/outbox/retry|cancel: api_pa
 Every request's Host must be the bound address, localhost or one of [api] allowed_hosts (DNS-rebinding guard); no
 CORS headers are sent. POSTs and /api/outbox need the token; so does every GET but /healthz, /metrics and the
 dashboard's static files when the API listens beyond loopback ([api] host = "0.0.0.0", a container).
+
+Just over 300 lines: the routing, the guards in front of it (Host, token, rate-limited refusals) and the handlers
+it routes to are read together; the panels' routes are in api_panels.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +43,7 @@ from .instance import (
     HostGuard,
     control,
     is_loopback,
+    read_events,
 )
 from .states import WatchdogState
 from .status import collect_status
@@ -67,7 +70,6 @@ _CSP = (
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", *_STATIC})  # never a token (probes, scrapers, the page itself)
 PRIVATE_PATHS = frozenset({"/api/outbox"})  # a token even on loopback (message texts and numbers)
 SECURITY_LOG_INTERVAL_S = 60.0  # at most one log line and one event per kind of refusal per this many seconds
-_SIZE_CACHE_S = 60.0
 
 
 class _RateLimiter:
@@ -93,81 +95,6 @@ def _json(status: int, obj: Any, **headers: str) -> Response:
     return Response(status, json.dumps(obj, default=str).encode(), headers=dict(headers))
 
 
-def tail_events(path: Path, *, since: float, limit: int, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
-    """Events newer than `since` (Unix seconds) from the last `max_bytes` of the file, oldest first."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]  # the first line is probably cut
-    found: list[dict[str, Any]] = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and isinstance(event.get("ts"), int | float) and event["ts"] > since:
-            found.append(event)
-    return found[-limit:]
-
-
-def token_preview(path: Path, *, limit: int = 20) -> dict[str, Any] | None:
-    """A few tracked tokens (id, symbol, chain) from data/tracked_tokens.json, read cheaply (first lines only)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(64 * 1024)
-    except OSError:
-        return None
-    records: list[Any] = []
-    count: Any = None
-    try:
-        whole = json.loads(head)
-        records = whole.get("tokens", []) if isinstance(whole, dict) and "format" in whole else whole
-        if isinstance(records, dict):
-            records = [{"id": key, **value} for key, value in records.items() if isinstance(value, dict)]
-        count = whole.get("count", len(records)) if isinstance(whole, dict) and "format" in whole else len(records)
-    except ValueError:  # bigger than what was read: the snapshot holds one record a line
-        for line in head.split(b"\n")[:-1]:
-            text = line.strip().rstrip(b",")
-            if text.startswith(b'{"format"'):
-                header = json.loads(text.split(b',"tokens":[')[0] + b"}")
-                count = header.get("count")
-                continue
-            try:
-                records.append(json.loads(text))
-            except ValueError:
-                continue
-    items = [
-        {key: str(record.get(key, ""))[:200] for key in ("id", "symbol", "chain")}
-        for record in records[:limit]
-        if isinstance(record, dict)
-    ]
-    return {"count": count, "items": items}
-
-
-def _dir_size(path: Path) -> int:
-    total, stack = 0, [str(path)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            total += entry.stat(follow_symlinks=False).st_size
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-    return total
-
-
 class ApiApp:
     """Routes requests; one instance per watchdog process, called from many threads."""
 
@@ -191,7 +118,6 @@ class ApiApp:
         self.timeline_cache = panels.TimelineCache()
         self._limiter = _RateLimiter(SECURITY_LOG_INTERVAL_S, clock)
         self._clock = clock
-        self._size_cache: tuple[float, int] | None = None
 
     # -- guards --------------------------------------------------------------------------------------------
     def host_allowed(self, value: str | None) -> bool:
@@ -280,7 +206,8 @@ class ApiApp:
 
     def status(self, _request: Request) -> Response:
         report, _code = collect_status(self.home, self.config)
-        report["tokens_preview"] = token_preview(self.home.data_dir / "tracked_tokens.json")
+        tokens = (report.get("heartbeat") or {}).get("tokens") or {}
+        report["tokens_preview"] = tokens.get("preview")  # the worker's (last) heartbeat: the store is its own
         report["api"] = {"actions": list(ACTIONS)}
         return _json(200, report)
 
@@ -290,7 +217,7 @@ class ApiApp:
             limit = min(1000, max(1, int(request.query.get("limit") or 200)))
         except ValueError:
             return error_response(400, "since must be Unix seconds and limit a whole number")
-        return _json(200, {"events": tail_events(self.home.events_file, since=since, limit=limit)})
+        return _json(200, {"events": read_events(self.home.events_file, since=since, limit=limit, max_bytes=1 << 20)})
 
     def qr_png(self, _request: Request) -> Response:
         path = self.home.qr_png_file
@@ -301,25 +228,21 @@ class ApiApp:
             pass
         return error_response(404, "no QR code to scan right now")
 
-    def _profile_size(self) -> int:
-        now = self._clock()
-        if self._size_cache is None or now - self._size_cache[0] > _SIZE_CACHE_S:
-            self._size_cache = (now, _dir_size(self.home.profile_dir))
-        return self._size_cache[1]
-
     def connection(self, _request: Request) -> Response:
         report, _code = collect_status(self.home, self.config)
         return _json(200, self.connection_view(report))
 
     def connection_view(self, report: dict[str, Any]) -> dict[str, Any]:
-        """The seed's persistent-connection shape, from the status report and the profile directory."""
+        """The seed's persistent-connection shape, from the status report (the worker's heartbeat: the profile's
+        size is the one it measured, in MiB; the watchdog never walks the profile)."""
         beat = (report.get("heartbeat") or {}) if report["worker"]["alive"] else {}
         wa = beat.get("whatsapp") or {}
         health = report["health"]
         recs = health["recommendations"]
         exists = self.home.profile_dir.is_dir()
-        size = self._profile_size() if exists else 0
-        too_big = size > self.config.whatsapp.session_max_mb * 1024 * 1024
+        mib = wa.get("profile_mib")
+        size = round(mib * 2**20) if isinstance(mib, int | float) and exists else None  # bytes; None: not measured
+        too_big = size is not None and size > self.config.whatsapp.session_max_mb * 2**20
         state = wa.get("state")
         return {
             "connection": {

@@ -50,18 +50,6 @@ def ensure_token(home: Home, config: Config) -> tuple[str, Path | None]:
     return token, path
 
 
-def api_status_lines(home_root: str | os.PathLike[str]) -> list[str]:
-    """For `continuity status`: where the API listens and where its token is (from run/api.json)."""
-    try:
-        info = json.loads(Home(Path(home_root)).api_info_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(info, dict) or "url" not in info:
-        return []
-    where = info.get("token_file") or info.get("token_source") or "[api] token in continuity.toml"
-    return [f"api:       {info['url']} (dashboard; token for actions: {where})"]
-
-
 class _LazyApp:
     """Builds the real application on the first request, so an API nobody calls costs the watchdog little.
 

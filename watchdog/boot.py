@@ -2,6 +2,9 @@
 
 Everything runs `python -m continuity.watchdog --home ABSOLUTE_HOME ...` with this very interpreter, so an
 install from a virtual environment works without a console script on PATH.
+
+Over 300 lines on purpose: the three boot mechanisms (Task Scheduler, cron, systemd) side by side, each with its
+install, removal and "is it ours" test, so a change to one is checked against the others in one read.
 """
 
 from __future__ import annotations

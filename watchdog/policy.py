@@ -4,39 +4,28 @@ from __future__ import annotations
 
 import threading
 
-from .instance import WatchdogConfig
-
-
-def backoff_delay(*, early_failures: int, base_s: float, cap_s: float) -> float:
-    """Delay before the next start: `base_s` after one early failure, doubling with each further one, capped."""
-    if early_failures <= 1:
-        return min(base_s, cap_s)
-    # Cap the exponent: 2**64 * base overflows nothing in float, but keeps the arithmetic obviously bounded.
-    return min(base_s * 2.0 ** min(early_failures - 1, 64), cap_s)
+from .instance import SlidingWindow, WatchdogConfig, backoff_delay
 
 
 class RestartBudget:
-    """At most `limit` restarts in any `window_s` seconds; the budget is the list of restart times (monotonic s).
+    """At most `limit` restarts in any `window_s` seconds: a sliding window of restart times (monotonic s).
 
     The supervisor thread records; API threads read (`used`, `frees_at`) for snapshots: reads never change the
-    list, and a lock keeps a read from seeing it half-pruned."""
+    window, and a lock keeps a read from seeing it half-pruned."""
 
     def __init__(self, limit: int, window_s: float, restarts: list[float] | None = None) -> None:
         self.limit = limit
         self.window_s = window_s
-        self.restarts: list[float] = [] if restarts is None else restarts
+        self.window = SlidingWindow(window_s=window_s, times=restarts or ())
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"RestartBudget(limit={self.limit}, window_s={self.window_s:g}, restarts={self.restarts})"
-
-    def _recent(self, now: float) -> list[float]:
-        with self._lock:
-            return [t for t in self.restarts if now - t < self.window_s]
+        return f"RestartBudget(limit={self.limit}, {self.window!r})"
 
     def used(self, now: float) -> int:
         """Restarts within the window that ends at `now` (read-only)."""
-        return len(self._recent(now))
+        with self._lock:
+            return self.window.count(now)
 
     def allows(self, now: float) -> bool:
         """Whether one more restart at `now` stays within the budget."""
@@ -45,15 +34,12 @@ class RestartBudget:
     def record(self, now: float) -> None:
         """Count a restart made at `now` (and forget those out of the window)."""
         with self._lock:
-            self.restarts = [t for t in self.restarts if now - t < self.window_s]
-            self.restarts.append(now)
+            self.window.add(now)
 
     def frees_at(self, now: float) -> float:
         """The earliest time (monotonic s) at which a restart is allowed again (read-only)."""
-        recent = self._recent(now)
-        if len(recent) < self.limit:
-            return now
-        return recent[-self.limit] + self.window_s
+        with self._lock:
+            return self.window.frees_at(now, limit=self.limit)
 
 
 class RestartPolicy:
@@ -80,7 +66,7 @@ class RestartPolicy:
     def delay_after_exit(self, *, uptime_s: float) -> float:
         """Seconds to wait before restarting a worker that ran for `uptime_s`; a stable run resets the backoff."""
         self.early_failures = 1 if uptime_s >= self.stable_after_s else self.early_failures + 1
-        return backoff_delay(early_failures=self.early_failures, base_s=self.base_s, cap_s=self.cap_s)
+        return backoff_delay(attempt=self.early_failures, first_s=self.base_s, cap_s=self.cap_s)
 
     def next_start_at(self, *, due_s: float) -> float:
         """When a restart due at `due_s` may actually happen, given the budget (== due_s when within it)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from .instance import pid_alive
 from .profile_procs import wait_gone
 
 logger = logging.getLogger("continuity.watchdog")
@@ -37,10 +38,9 @@ def become_subreaper() -> bool:
 
 
 def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    """Whether this very process runs (not a zombie, and its pid not reused since `proc` was made)."""
+    # Not pid_alive alone: is_running() is an identity check (pid + start time) that a bare pid cannot make.
+    return proc.is_running() and pid_alive(proc.pid)
 
 
 def _send(procs: Sequence[psutil.Process], sig: int) -> None:

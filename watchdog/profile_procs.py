@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from .instance import Home
+from .instance import Home, pid_alive
 
 logger = logging.getLogger("continuity.browser")
 
@@ -25,13 +25,8 @@ _POLL_S = 0.05
 
 
 def is_gone(proc: psutil.Process) -> bool:
-    """True when the process is dead or a zombie (psutil.pid_exists is True for zombies).
-
-    Zombies are not reaped here: the parent's Popen would lose the exit status."""
-    try:
-        return bool(proc.status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
+    """True when the process is dead or a zombie; zombies are not reaped (the parent's Popen keeps its status)."""
+    return not pid_alive(proc.pid)
 
 
 def _holds_profile(cmdline: list[str], profile_arg: str, profile: str) -> bool:

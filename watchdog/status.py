@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
-import psutil
-
-from .api_server import api_status_lines
 from .health import HEALTHY, assess
-from .instance import Config, Home, control, read_heartbeat, running_watchdog
+from .instance import Config, Home, control, pid_alive, read_heartbeat, running_watchdog
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_NOT_RUNNING = 0, 1, 3
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
+def api_status_lines(home_root: str | os.PathLike[str]) -> list[str]:
+    """For `continuity status`: where the API listens and where its token is (from run/api.json)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+        info = json.loads(Home(Path(home_root)).api_info_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(info, dict) or "url" not in info:
+        return []
+    where = info.get("token_file") or info.get("token_source") or "[api] token in continuity.toml"
+    return [f"api:       {info['url']} (dashboard; token for actions: {where})"]
 
 
 def collect_status(home: Home, config: Config, *, wall_clock: Any = time.time) -> tuple[dict[str, Any], int]:
@@ -35,7 +37,7 @@ def collect_status(home: Home, config: Config, *, wall_clock: Any = time.time) -
     worker_pid = (watchdog or {}).get("worker_pid") or (heartbeat or {}).get("pid")
     worker = {
         "pid": worker_pid,
-        "alive": _pid_alive(worker_pid),
+        "alive": isinstance(worker_pid, int) and pid_alive(worker_pid),
         "heartbeat_age_s": None if age is None else round(age, 3),
         "heartbeat_readable": heartbeat is not None,
     }

@@ -1,4 +1,8 @@
-"""The watchdog's supervision loop: spawn the worker, notice its exit or hang, kill its tree, restart it."""
+"""The watchdog's supervision loop: spawn the worker, notice its exit or hang, kill its tree, restart it.
+
+Over 300 lines on purpose: every state change goes through `Supervisor.transition` (supervisor's process.py
+model), so the events that cause them stay in this one class; the policy, the states, the process tree and the
+heartbeat monitor are modules of their own."""
 
 from __future__ import annotations
 

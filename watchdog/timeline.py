@@ -10,13 +10,12 @@ and browser restarts (Unix times), and messages sent per `bin_s` seconds.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .instance import KEEP_ROTATED
+from .instance import KEEP_ROTATED, parse_json_line
 
 BLOCK_BYTES = 64 * 1024
 MAX_READ_BYTES = 32 * 1024 * 1024  # what one timeline may read across events.jsonl and its rotated files
@@ -99,11 +98,8 @@ def read_window(path: Path, *, start: float, max_bytes: int = MAX_READ_BYTES) ->
                 continue
             if marks >= MAX_MARKS:
                 continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+            event = parse_json_line(line)
+            if event is not None:
                 found.append(event)
                 marks += 1
         if done or budget.exhausted:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from continuity.watchdog.instance import EventLog
+from continuity.watchdog.instance import EventLog, backoff_delay
 
 from .pacing import SendPacer
 from .send_health import SendHealth
@@ -46,9 +46,7 @@ class MessageSender(Protocol):
         before the point of no return (clicking Send), so a later attempt can tell whether this one went out."""
 
 
-def retry_delay(*, attempts: int, base_s: float = 5.0, cap_s: float = 300.0) -> float:
-    """Seconds before a failed message is tried again: base doubling per attempt, capped."""
-    return float(min(cap_s, base_s * 2 ** max(0, min(attempts - 1, 16))))
+RETRY_FIRST_S, RETRY_CAP_S = 5.0, 300.0  # a failed message is tried again after 5, 10, 20 ... seconds, at most 300
 
 
 class OutboxSender:
@@ -163,7 +161,7 @@ class OutboxSender:
             self.events.emit("message_failed", id=ident, phone=message["phone"], reason=outcome.reason)
         else:
             self.health.on_failure(step=outcome.step, role=outcome.role, reason=outcome.reason)
-            delay = retry_delay(attempts=int(message.get("attempts") or 1))
+            delay = backoff_delay(attempt=int(message.get("attempts") or 1), first_s=RETRY_FIRST_S, cap_s=RETRY_CAP_S)
             self.outbox.mark_failed(ident, outcome.reason, permanent=False, retry_after_s=delay)
             self.retried += 1
             self.events.emit(

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from continuity.watchdog.instance import EventLog
+from continuity.watchdog.instance import EventLog, backoff_delay
 
 from .jobs import JobContext
 
@@ -49,9 +49,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def backoff(attempts: int, first_s: float, cap_s: float) -> float:
-    """Seconds before attempt `attempts` + 1: first_s doubling per failed attempt, capped."""
-    return float(min(cap_s, first_s * 2 ** max(0, min(attempts - 1, 30))))
+JOB_RETRY_S = (1.0, 60.0)  # a failed job is retried after 1, 2, 4 ... seconds, at most 60
 
 
 class _Worker(threading.Thread):
@@ -140,6 +138,7 @@ class MessageJobs(_Worker):
                 self.last_error = error
                 logger.error("message job %s failed on %s:\n%s", name, message["id"], traceback.format_exc())
                 given_up = attempts >= MAX_JOB_ATTEMPTS
+                retry_in = backoff_delay(attempt=attempts, first_s=JOB_RETRY_S[0], cap_s=JOB_RETRY_S[1])
                 self.inbox.record_handler(
                     message["id"],
                     "jobs",
@@ -147,7 +146,7 @@ class MessageJobs(_Worker):
                     attempts=attempts,
                     done=done,
                     last_error=error,
-                    retry_at=None if given_up else round(self._clock() + backoff(attempts, 1.0, 60.0), 3),
+                    retry_at=None if given_up else round(self._clock() + retry_in, 3),
                 )
                 self.events.emit("message_job_failed", id=message["id"], job=name, error=error, given_up=given_up)
                 return given_up
@@ -202,7 +201,9 @@ class WebhookSender(_Worker):
             if next_at > now:
                 return next_at - now  # in order: the head waits for its retry
             if not self._deliver(message, section):
-                return backoff(int(section.get("attempts") or 0) + 1, *self.backoff_s)
+                return backoff_delay(
+                    attempt=int(section.get("attempts") or 0) + 1, first_s=self.backoff_s[0], cap_s=self.backoff_s[1]
+                )
         return 1.0
 
     def _deliver(self, message: dict[str, Any], section: dict[str, Any]) -> bool:
@@ -240,7 +241,7 @@ class WebhookSender(_Worker):
         self.last_error = error or f"HTTP {status}"
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-        retry_in = backoff(attempts, *self.backoff_s)
+        retry_in = backoff_delay(attempt=attempts, first_s=self.backoff_s[0], cap_s=self.backoff_s[1])
         self.inbox.record_handler(
             message["id"], "webhook", state="pending", attempts=attempts, last_status=status,
             last_error=self.last_error, next_at=round(now + retry_in, 3),

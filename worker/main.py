@@ -14,8 +14,7 @@ from .jobs import Job, JobContext, JobRunner
 from .loop import WorkerLoop
 from .notify import NotifyJob
 from .outbox_view import OutboxViewWriter, register_outbox_actions
-from .retention import INTERVAL_S as RETENTION_INTERVAL_S
-from .retention import OutboxRetention
+from .retention import INTERVAL_S as RETENTION_INTERVAL_S, OutboxRetention
 
 NOTIFY_INTERVAL_S = 2.0
 
@@ -58,7 +57,7 @@ def build_worker(home: Home, config: Config, *, session: Any = None) -> WorkerLo
     loop.turns.append(outbox_view)
     loop.status_providers.append(
         lambda: {
-            "tokens": {"active": store.count()},
+            "tokens": {"active": store.count(), "preview": store.preview()},  # the dashboard's token list
             "outbox": outbox.counts(),  # one key per state, "pending" included
             "jobs": runner.status(),  # consecutive_errors per job: health degraded when one keeps failing
             "notify": notify.status(),  # tokens skipped because no message can be made of them

@@ -8,10 +8,11 @@ they are read back from the outbox's `sent_at` (`SendPacer.load`), so a restart 
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
+
+from continuity.watchdog.instance import SlidingWindow
 
 MINUTE_S, HOUR_S, DAY_S = 60.0, 3600.0, 86400.0
 
@@ -34,8 +35,8 @@ class SendPacer:
             if not limit.window_s > 0 or limit.max < 1:
                 raise ValueError(f"{limit.key}: a limit needs a window > 0 s and a max >= 1, got {limit}")
         self._clock = clock
-        self._span = max((limit.window_s for limit in self.limits), default=0.0)
-        self._times: list[float] = []  # sorted send times within the longest window
+        span = max((limit.window_s for limit in self.limits), default=0.0)
+        self._sent = SlidingWindow(window_s=span)  # send times within the longest limit's window
 
     @classmethod
     def for_config(cls, wa: Any, *, clock: Callable[[], float] = time.time) -> SendPacer:
@@ -54,34 +55,26 @@ class SendPacer:
         within the longest window."""
         now = self._clock()
         fresh = [float(t) for t in times if isinstance(t, int | float) and not isinstance(t, bool)]
-        kept = [t for t in fresh if t > now - self._span]
-        self._times = sorted([*self._times, *kept])
+        kept = [t for t in fresh if t > now - self._sent.window_s]
+        for t in kept:
+            self._sent.add(t, now=now)
         return len(kept)
 
     def record(self, when: float | None = None) -> None:
         """A message went out (at `when`, default now)."""
-        bisect.insort(self._times, self._clock() if when is None else float(when))
-        self._trim(self._clock())
-
-    def _trim(self, now: float) -> None:
-        cut = bisect.bisect_right(self._times, now - self._span)
-        if cut:
-            del self._times[:cut]
+        now = self._clock()
+        self._sent.add(now if when is None else float(when), now=now)
 
     def held_by(self, now: float | None = None) -> tuple[float, str | None]:
         """(seconds until a send is allowed, the key of the limit that holds it); (0.0, None) when one may go now."""
         now = self._clock() if now is None else now
-        self._trim(now)
-        times = [min(t, now) for t in self._times]  # a future time counts as now
+        self._sent.prune(now)
         wait, key = 0.0, None
         for limit in self.limits:
-            start = bisect.bisect_right(times, now - limit.window_s)
-            in_window = len(times) - start
-            if in_window >= limit.max:
-                # the send may go once enough of the oldest sends in the window have left it
-                free_at = times[start + in_window - limit.max] + limit.window_s
-                if free_at - now > wait:
-                    wait, key = free_at - now, limit.key
+            # the send may go once enough of the oldest sends in the window have left it
+            free_at = self._sent.frees_at(now, limit=limit.max, within_s=limit.window_s)
+            if free_at - now > wait:
+                wait, key = free_at - now, limit.key
         return (wait, key) if wait > 0 else (0.0, None)
 
     def wait_s(self, now: float | None = None) -> float:
@@ -91,8 +84,7 @@ class SendPacer:
     def counts(self, now: float | None = None) -> dict[str, int]:
         """Sends within each limit's window, by its key."""
         now = self._clock() if now is None else now
-        times = [min(t, now) for t in self._times]
-        return {limit.key: len(times) - bisect.bisect_right(times, now - limit.window_s) for limit in self.limits}
+        return {limit.key: self._sent.count(now, within_s=limit.window_s) for limit in self.limits}
 
     def status(self, *, waiting: bool) -> dict[str, Any]:
         """For the heartbeat's "sending" section: `paced_until` (epoch s) and `paced_by` (the limit's key) when

@@ -24,9 +24,9 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import Home, WhatsAppConfig, read_events
 from continuity.worker.browser import Browser, find_profile_holders, launch, private_driver_path
-from continuity.worker.simulator import Simulator
 
 GOAL_COLD_S = 3.0
 GOAL_RELAUNCH_S = 5.0

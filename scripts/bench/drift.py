@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.health import assess
 from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppSession, WhatsAppState
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
 from tests._session_harness import drive, linked_session
 

@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import Home, read_heartbeat
-from continuity.worker.simulator import Simulator
 from continuity.worker.store._inbox import Inbox
 from tests._session_harness import WORKER, linked_session
 

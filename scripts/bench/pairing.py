@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import Home
-from continuity.worker.simulator import Simulator
 from tests._session_harness import WORKER
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from continuity.worker.rig import Rig
+from continuity.devtools.rig import Rig
 
 TOY = """
 import json, os, time

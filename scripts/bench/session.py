@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home
 from continuity.worker.delivery import OutboxSender
 from continuity.worker.session import WhatsAppState
-from continuity.worker.simulator import Simulator
 from continuity.worker.store import Outbox
 from tests._session_harness import drive, linked_session
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests._session_harness
 
+from continuity.devtools.simulator import Simulator
 from continuity.watchdog.instance import EventLog, Home, read_events
 from continuity.worker.session import WhatsAppSession, WhatsAppState
 from continuity.worker.session.crypto import KEY_ENV
-from continuity.worker.simulator import Simulator
 from tests._session_harness import drive, linked_session, session_config
 
 

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._timing import backoff_delay
+
 # Windows: os.replace onto a file another process holds open fails briefly (antivirus, indexers, readers).
 _REPLACE_RETRIES = 10
-_REPLACE_FIRST_WAIT_S = 0.025
+_REPLACE_FIRST_WAIT_S, _REPLACE_MAX_WAIT_S = 0.025, 0.5  # seconds: 0.025, 0.05, 0.1 ... 0.5
 _temp_counter = itertools.count()
 
 
@@ -28,16 +30,14 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
 
 
 def _replace_with_retry(src: str, dst: Path) -> None:
-    wait_s = _REPLACE_FIRST_WAIT_S
-    for attempt in range(_REPLACE_RETRIES):
+    for attempt in range(1, _REPLACE_RETRIES + 1):
         try:
             os.replace(src, dst)
             return
         except PermissionError:
-            if os.name != "nt" or attempt == _REPLACE_RETRIES - 1:
+            if os.name != "nt" or attempt == _REPLACE_RETRIES:
                 raise
-            time.sleep(wait_s)
-            wait_s = min(wait_s * 2, 0.5)
+            time.sleep(backoff_delay(attempt=attempt, first_s=_REPLACE_FIRST_WAIT_S, cap_s=_REPLACE_MAX_WAIT_S))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:

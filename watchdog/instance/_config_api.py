@@ -7,17 +7,10 @@ An empty variable counts as unset.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ._contract import API_ALLOWED_HOSTS_ENV, API_HOST_ENV, API_PORT_ENV, API_TOKEN_ENV
-from ._errors import ConfigError
-
-if TYPE_CHECKING:
-    from ._config import Config
 
 # variable -> the [api] key it replaces
 API_ENV = {
@@ -107,28 +100,3 @@ class HostGuard:
         if port and port != str(self.port):
             return False
         return name in self.names
-
-
-def with_api_env(config: Config, environ: Mapping[str, str] | None = None) -> Config:
-    """`config` with the [api] keys the environment sets (API_ENV), each checked by its key's rule."""
-    from ._config import _build
-
-    environ = os.environ if environ is None else environ
-    api = config.api
-    for variable, key in API_ENV.items():
-        raw = environ.get(variable, "")
-        if not raw.strip():
-            continue
-        value: object = raw.strip()
-        if key == "port":
-            if not raw.strip().isascii() or not raw.strip().isdigit():
-                raise ConfigError(f"environment: {variable} must be a TCP port 0-65535, got {raw!r}")
-            value = int(raw)
-        elif key == "allowed_hosts":
-            value = [part.strip() for part in raw.split(",") if part.strip()]
-        try:
-            checked = _build(type(api), {key: value}, "environment", "api")
-        except ConfigError as exc:  # name the variable, not the key
-            raise ConfigError(str(exc).replace(f"environment: api.{key}", f"environment: {variable}", 1)) from None
-        api = api._replace(**{key: getattr(checked, key)})
-    return config.replace(api=api) if api is not config.api else config

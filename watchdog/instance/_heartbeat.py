@@ -52,8 +52,14 @@ class SendingSection(TypedDict, total=False):
     paced_by: str | None
 
 
+class TokenPreview(TypedDict):
+    count: int
+    items: list[dict[str, str]]  # the first tokens added: id, symbol, chain
+
+
 class TokensSection(TypedDict, total=False):
     active: int
+    preview: TokenPreview
 
 
 class OutboxSection(TypedDict, total=False):
@@ -113,7 +119,7 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "failing_step": _OPT_STR, "failing_role": _OPT_STR, "problem": _OPT_STR, "last_sent_at": _OPT_NUMBER,
         "paced_until": _OPT_NUMBER, "paced_by": _OPT_STR,
     },
-    "tokens": {"active": (int,)},
+    "tokens": {"active": (int,), "preview": (dict,)},
     "outbox": {"pending": (int,)},
     "inbox": {"messages": (int,), "jobs_pending": (int,), "webhook_pending": (int,), "reading": (int,),
               "webhook": (dict,), "jobs": (dict,)},

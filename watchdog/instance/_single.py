@@ -19,6 +19,7 @@ from ._atomicfile import read_json_or_none
 from ._errors import AlreadyRunning
 from ._home import Home
 from ._oslock import ExclusiveFileLock, LockHeld, is_locked
+from ._process import pid_alive
 
 ACQUIRE_RETRY_S = 1.0  # a `status` or `stop` probing the lock holds it for microseconds: try again meanwhile
 
@@ -32,7 +33,7 @@ def _holder_pid(home: Home) -> int | None:
         return None
     text = raw.decode("ascii", "replace").split()
     pid = int(text[0]) if text and text[0].isdigit() else None
-    return pid if pid is not None and psutil.pid_exists(pid) else None
+    return pid if pid is not None and pid_alive(pid) else None
 
 
 def _state_of(info: Any, pid: int | None) -> dict[str, Any] | None:
@@ -42,7 +43,7 @@ def _state_of(info: Any, pid: int | None) -> dict[str, Any] | None:
         return None
     if pid is not None:
         return info if info["pid"] == pid else None
-    try:
+    try:  # not pid_alive: an identity check (that pid AND its start time), on one Process object
         proc = psutil.Process(info["pid"])
         alive = proc.status() != psutil.STATUS_ZOMBIE
         same = abs(proc.create_time() - float(info.get("pid_create_time", 0))) < 1.0

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,18 +136,13 @@ def find_browser(browser_path: str = "") -> Executable:
     if not configured:
         candidates += [Path(found) for name in _BROWSER_NAMES if (found := shutil.which(name))]
         candidates += [p for p in _platform_browser_paths() if p.is_file()]
-    for candidate in candidates:
-        try:
-            real = real_browser_binary(candidate)
-            return Executable(real, read_version(real))
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            if configured:
-                raise BrowserNotFound(f"whatsapp.browser_path = {browser_path!r} is not usable: {exc}") from exc
-            logger.debug("browser candidate %s not usable: %s", candidate, exc)
-    raise BrowserNotFound(
-        "Chromium not found; install it (Debian/Ubuntu: apt-get install chromium chromium-driver) "
-        "or set whatsapp.browser_path in continuity.toml"
-    )
+    usable = _first_usable(candidates, real_browser_binary, key="browser_path", configured=browser_path)
+    if usable is None:
+        raise BrowserNotFound(
+            "Chromium not found; install it (Debian/Ubuntu: apt-get install chromium chromium-driver) "
+            "or set whatsapp.browser_path in continuity.toml"
+        )
+    return usable
 
 
 def find_driver(driver_path: str = "") -> Executable:
@@ -157,18 +153,29 @@ def find_driver(driver_path: str = "") -> Executable:
         exe = "chromedriver.exe" if sys.platform == "win32" else "chromedriver"
         candidates += [Path(found) for name in _DRIVER_NAMES if (found := shutil.which(name))]
         candidates += [p for p in (Path("/usr/lib/chromium") / exe, Path("/usr/local/bin") / exe) if p.is_file()]
+    usable = _first_usable(candidates, Path.resolve, key="driver_path", configured=driver_path)
+    if usable is None:
+        raise BrowserNotFound(
+            "chromedriver not found; install it (Debian/Ubuntu: apt-get install chromium-driver) "
+            "or set whatsapp.driver_path in continuity.toml"
+        )
+    return usable
+
+
+def _first_usable(
+    candidates: list[Path], real_path: Callable[[Path], Path], *, key: str, configured: str
+) -> Executable | None:
+    """The first candidate whose real path answers --version; a configured one (`whatsapp.<key>`) that does not
+    is an error, not a reason to look elsewhere."""
     for candidate in candidates:
         try:
-            real = candidate.resolve()
+            real = real_path(candidate)
             return Executable(real, read_version(real))
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             if configured:
-                raise BrowserNotFound(f"whatsapp.driver_path = {driver_path!r} is not usable: {exc}") from exc
-            logger.debug("driver candidate %s not usable: %s", candidate, exc)
-    raise BrowserNotFound(
-        "chromedriver not found; install it (Debian/Ubuntu: apt-get install chromium-driver) "
-        "or set whatsapp.driver_path in continuity.toml"
-    )
+                raise BrowserNotFound(f"whatsapp.{key} = {configured!r} is not usable: {exc}") from exc
+            logger.debug("%s candidate %s not usable: %s", key, candidate, exc)
+    return None
 
 
 def env_flag(name: str, environ: dict[str, str] | None = None) -> bool:

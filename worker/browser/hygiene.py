@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from continuity.watchdog.instance import EventLog
+from continuity.watchdog.instance import EventLog, directory_size
 from continuity.watchdog.profile_procs import (
     _holds_profile,
     find_profile_holders,
@@ -28,7 +28,6 @@ from .profile_files import (
     CACHE_DIRS,
     PROTECTED_NAMES,
     clear_browser_temp,
-    directory_size,
     ensure_private_dir,
     record,
     repair_profile_files,

@@ -1,4 +1,9 @@
-"""Start Chromium for the worker, offline; the only module importing selenium / undetected_chromedriver."""
+"""Start Chromium for the worker, offline; the only module importing selenium / undetected_chromedriver.
+
+Longer than ~300 lines on purpose: everything that needs selenium (launching either driver, the Browser handle and
+its clean close over DevTools) stays in this one module, which the package loads only on first use, so `doctor`,
+the hygiene and the watchdog's config check never pay for selenium; the selenium-free parts are the package's
+other modules (discovery, hygiene, paths)."""
 
 from __future__ import annotations
 

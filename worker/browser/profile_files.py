@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from continuity.watchdog.instance import EventLog
+from continuity.watchdog.instance import EventLog, directory_size
 
 logger = logging.getLogger("continuity.browser")
 
@@ -42,16 +42,6 @@ def record(events: EventLog | None, kind: str, **fields: object) -> None:
     logger.info("%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items()))
     if events is not None:
         events.emit(kind, **fields)
-
-
-def directory_size(path: Path) -> int:
-    """Bytes used by the files under `path` (symlinks not followed; unreadable entries skipped)."""
-    total = 0
-    for root, _dirs, files in os.walk(path, onerror=lambda _e: None):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 def _profile_folders(profile_dir: Path) -> list[Path]:

@@ -4,8 +4,6 @@ inspect, initialize, backup-session, restore-session (each returns ok, a message
 from __future__ import annotations
 
 import contextlib
-import functools
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,15 +26,11 @@ def session_action_handlers(session: WhatsAppSession) -> dict[str, Handler]:
         return True, f"page reloaded; state {session.probe().value}", session.status()
 
     def restart_browser(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-        session._restart_browser(reason="requested")
+        session.slot.restart(reason="requested")
         return session.browser is not None, f"browser restarted; state {session.state.value}", session.status()
 
     def clear_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
-        session._close_browser()
-        session.linked_file.unlink(missing_ok=True)
-        shutil.rmtree(session.home.profile_dir, ignore_errors=True)
-        session.events.emit("session_cleared")
-        session._start_browser()
+        session.login.clear()
         return True, "session cleared: scan the new QR code to link again", session.status()
 
     def health_check(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -66,23 +60,20 @@ def session_action_handlers(session: WhatsAppSession) -> dict[str, Handler]:
 
     def initialize(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         if session.browser is None:
-            session._start_browser()
+            session.slot.start()
         return session.browser is not None, f"state {session.state.value}", session.status()
 
     def backup_session(_params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         if session.state is not WhatsAppState.READY or session.backups.passphrase() is None:
             why = session.backups.status()["problem"] or f"WhatsApp is {session.state.value}, not ready"
             return False, f"no session backup taken: {why}", session.status()
-        session.backups.last_backup = None
-        backup = functools.partial(session._backup_closed, reason="requested")
-        session._restart_browser(reason="session backup", counted=False, while_closed=backup)
-        made = session.backups.last_backup
+        made = session.login.back_up(reason="requested")
         return made is not None, f"session backup {made}" if made else str(session.backups.last_error), {}
 
     def restore_session(params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         file = params.get("file")
         try:
-            restored = session._restore_login(session.backups.stage_for_restore(Path(file) if file else None))
+            restored = session.login.restore(session.backups.stage_for_restore(Path(file) if file else None))
         except (ValueError, LookupError) as exc:  # BackupRejected, SessionKeyError, NoUsableBackup
             return False, str(exc), {}
         if not restored:

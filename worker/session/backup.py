@@ -3,7 +3,8 @@
 Only what Chromium needs to come back logged in is copied (`LOGIN_PATHS`), never caches, and only while
 Chromium is closed (the session calls `create` inside a clean browser restart), so the LevelDB/SQLite files are
 consistent. Each file is a gzip'd tar encrypted with `crypto` (scrypt + AES-GCM), mode 0600 in a 0700 folder,
-verified after writing; the newest `max_session_backups` are kept.
+verified after writing; the newest `max_session_backups` are kept. File operations only: when a backup is taken
+or put back on its own (the automatic restore of a lost login) is login.py's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from continuity.watchdog.instance import EventLog, Home, SessionConfig, fsync_dir, read_json_or_none, write_json_atomic
+from continuity.watchdog.instance import EventLog, Home, SessionConfig, fsync_dir
 
 from .archive import LOGIN_PATHS, pack, unpack
 from .crypto import BackupRejected, EncryptingWriter, SessionKeyError, decrypt_file, load_passphrase, verify_file
@@ -44,7 +45,7 @@ class Staged:
 
 
 class SessionBackups:
-    """The session's backups: create, list, rotate, stage and apply; and the automatic-restore bookkeeping."""
+    """The session's backups: create, list, rotate, stage and apply."""
 
     def __init__(
         self,
@@ -60,24 +61,17 @@ class SessionBackups:
         self.config = config
         self.events = events
         self._environ = environ
-        self._clock = clock
-        self._wall = wall_clock
+        self.clock, self.wall_clock = clock, wall_clock  # monotonic s (retries); epoch s (names, ages)
         self._passphrase: bytes | None = None
         self._key_problem: str | None = None
         self._key_loaded = self._key_logged = False
         self._retry_at = 0.0
-        self._candidates: list[Path] | None = None
-        self._restoring: tuple[Path, float] | None = None
         self.last_backup: Path | None = None
         self.last_error: str | None = None
 
     @property
     def folder(self) -> Path:
         return self.home.session_backups_dir
-
-    @property
-    def _state_file(self) -> Path:
-        return self.folder / "restore-state.json"
 
     # -- the key ----------------------------------------------------------------------------------------------
     def _load_key(self) -> bytes | None:
@@ -103,6 +97,11 @@ class SessionBackups:
             logger.warning("session backups disabled: %s; a lost login will need a QR scan", self._key_problem)
         return key
 
+    @property
+    def key_problem(self) -> str | None:
+        """Why there is no passphrase (None while there is one, or before it was looked for)."""
+        return self._key_problem
+
     def _require_key(self) -> bytes:
         key = self._load_key()
         if key is None:
@@ -118,11 +117,11 @@ class SessionBackups:
 
     def due(self) -> bool:
         """True when a periodic backup should be taken now (a key is set and the newest is `backup_interval` old)."""
-        if self._clock() < self._retry_at or self.passphrase() is None:
+        if self.clock() < self._retry_at or self.passphrase() is None:
             return False
         newest = self.files()
         with contextlib.suppress(OSError):
-            return not newest or self._wall() - newest[0].stat().st_mtime >= self.config.backup_interval
+            return not newest or self.wall_clock() - newest[0].stat().st_mtime >= self.config.backup_interval
         return True
 
     def status(self) -> dict[str, Any]:
@@ -140,8 +139,8 @@ class SessionBackups:
         key = self._require_key()
         profile = profile_dir or self.home.profile_dir
         started = time.monotonic()
-        self._ensure_folder()
-        now = self._wall()
+        self.ensure_folder()
+        now = self.wall_clock()
         final = self._new_name(now)
         tmp = self.folder / f".{final.name}.{os.getpid()}.tmp"
         files: list[str] = []
@@ -187,12 +186,13 @@ class SessionBackups:
             return self.create(reason=reason)
         except Exception as exc:  # the worker loop must go on (and the browser be started again)
             self.last_error = f"{type(exc).__name__}: {exc}"
-            self._retry_at = self._clock() + min(RETRY_AFTER_FAILURE_S, self.config.backup_interval)
+            self._retry_at = self.clock() + min(RETRY_AFTER_FAILURE_S, self.config.backup_interval)
             logger.error("session backup failed: %s", self.last_error)
             self.events.emit("session_backup_failed", error=self.last_error[:500], reason=reason)
             return None
 
-    def _ensure_folder(self) -> None:
+    def ensure_folder(self) -> None:
+        """session/backups/, mode 0700."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if os.name == "posix":
             os.chmod(self.folder, 0o700)
@@ -262,7 +262,6 @@ class SessionBackups:
                     os.replace(source, target)
         finally:
             shutil.rmtree(staged.folder, ignore_errors=True)
-        self._restoring = (staged.source, self._clock())
         seconds = round(time.monotonic() - started, 3)
         logger.info("session login storage restored from %s", staged.source)
         self.events.emit("session_restore_applied", file=str(staged.source), seconds=seconds)
@@ -278,58 +277,3 @@ class SessionBackups:
             why = f" ({'; '.join(refused[:3])}{'; ...' if len(refused) > 3 else ''})" if refused else ""
             raise NoUsableBackup(f"no session backup in {self.folder} could be restored{why}")
         return staged
-
-    # -- automatic restore bookkeeping (called by the session on each probe) ----------------------------------
-    def _linked_at(self) -> Any:
-        data = read_json_or_none(self.home.linked_file)
-        return data.get("linked_at") if isinstance(data, dict) else None
-
-    def _settled(self, outcome: str, **fields: Any) -> None:
-        """Remember that this pairing's login loss is dealt with (until the next pairing writes linked.json)."""
-        self._ensure_folder()
-        write_json_atomic(self._state_file, {"linked_at": self._linked_at(), "outcome": outcome}, mode=0o600)
-        self.events.emit(f"session_restore_{outcome}", **fields)
-
-    def should_restore(self, markers: dict[str, Any]) -> bool:
-        """On a QR while linked: True when a backup should be put back now (the caller stages and applies it)."""
-        linked_at = self._linked_at()
-        if not self.config.auto_restore or linked_at is None:
-            return False
-        state = read_json_or_none(self._state_file)
-        if isinstance(state, dict) and state.get("linked_at") == linked_at:
-            return False  # already settled for this pairing: logged out from the phone, or no backup worked
-        if "post_logout=1" in str(markers.get("url") or ""):
-            self._candidates = self._restoring = None
-            self._settled("skipped", reason="logged out from the phone: backups are not restored")
-            return False
-        if self._restoring is not None:
-            self.events.emit("session_restore_no_login", file=str(self._restoring[0]))
-            self._restoring = None
-        if self._candidates is None:
-            if self.passphrase() is None:
-                self._settled("failed", reason=f"login lost and no backup can be restored: {self._key_problem}")
-                return False
-            self._candidates = self.files()
-            self.events.emit("session_login_lost", candidates=len(self._candidates))
-        if not self._candidates:
-            self._candidates = None
-            self._settled("failed", reason="no session backup brought the login back: scan a new QR code")
-            return False
-        return True
-
-    def for_lost_login(self, markers: dict[str, Any]) -> Staged | None:
-        """On a QR while linked: the next backup to put back, staged; None when none should or can be."""
-        if not self.should_restore(markers):
-            return None
-        staged = self.stage_first(self._candidates or [])
-        if staged is None:
-            self.should_restore(markers)  # every one was refused: settle it now (event "session_restore_failed")
-        return staged
-
-    def on_ready(self) -> None:
-        """The page is ready: a restore in progress has worked."""
-        if self._restoring is not None:
-            path, since = self._restoring
-            self.events.emit("session_restored", file=str(path), seconds=round(self._clock() - since, 3))
-            logger.warning("WhatsApp is ready again from session backup %s", path.name)
-        self._restoring = self._candidates = None

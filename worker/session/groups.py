@@ -13,7 +13,7 @@ from typing import Any
 from continuity.watchdog.instance import GROUP_PREFIX
 
 from .page import Page, RoleNotFound
-from .selectors import _FIND
+from .page_scripts import FIND
 
 SEARCH_WAIT_S = 6.0  # s for the search results to show the group (the page filters as one types)
 MAIN_WAIT_S = 20.0
@@ -22,7 +22,7 @@ POLL_S = 0.1
 
 # The chat list rows whose title is exactly arguments[1]; arguments[2]: click the first one.
 _ROWS_SCRIPT = (
-    _FIND
+    FIND
     + """
 const wanted = arguments[1];
 const rows = findAll('chat_row');
@@ -42,7 +42,7 @@ return {rows: rows.length, hits: hits.length, list: !!find('chat_list'), matches
 
 # The open chat's title (its header), or null.
 _HEADER_SCRIPT = (
-    _FIND
+    FIND
     + """
 const el = find('chat') ? find('chat_header_title') : null;
 const title = el ? (el.getAttribute('title') || el.textContent || '').trim() : null;

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .page import PROBE_TIMEOUT_S, Page
-from .selectors import _FIND
+from .page_scripts import FIND
 
 MAX_BUBBLES = 300  # the newest incoming bubbles of the open chat read per look (what the page has loaded)
 
 # One round trip: the rows showing an unread badge (title, count) and, when a chat is open, its title and the
 # newest incoming bubbles (data-id, text with emoji as their alt text, header).
 SCAN_SCRIPT = (
-    _FIND
+    FIND
     + """
 function textOf(el) {
   let out = '';
@@ -63,7 +63,7 @@ return out;
 
 # The row of the chat titled arguments[1] (a WebElement to click), or null.
 ROW_SCRIPT = (
-    _FIND
+    FIND
     + """
 const wanted = arguments[1];
 const row = findAll('chat_row').find((r) => {

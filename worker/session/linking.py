@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from continuity.watchdog.instance import EventLog, phone_digits
 
-from .selectors import _FIND
+from .page_scripts import FIND
 from .states import WhatsAppState
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ MAX_REQUESTS = 3  # times the number is submitted for one request (a reloaded pa
 
 # Type the number into the phone field as React expects (native value setter + input event); {typed, matches}.
 _TYPE_SCRIPT = (
-    _FIND
+    FIND
     + """
 const input = find('link_phone_input');
 if (input) {
@@ -163,7 +163,7 @@ def link_phone_handler(session: WhatsAppSession) -> Callable[[dict[str, Any]], t
             return False, "WhatsApp is already linked and ready (clear-session first to link another phone)", {}
         session.linking.start(digits)
         if session.page is not None and session.state in (WhatsAppState.QR, WhatsAppState.LOGGED_OUT):
-            session._next_probe = 0.0  # drive it from the next turn
+            session.probe_soon()  # drive it from the next turn
         return True, f"linking +{digits} by phone number: the code shows in `status` (whatsapp.pairing_code)", {}
 
     return link_phone

@@ -7,20 +7,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .selectors import (
+from .page_scripts import (
     CLICK_LABELLED_SCRIPT,
     CLICK_SCRIPT,
     COMPOSE_TEXT_SCRIPT,
     ELEMENT_SCRIPT,
     OUTGOING_SCRIPT,
     PROBE_SCRIPT,
-    ROLE_LABELS,
-    ROLES,
-    USE_HERE_LABELS,
     VALIDATE_SCRIPT,
-    describe_match,
-    effective_roles,
 )
+from .selectors import ROLE_LABELS, ROLES, USE_HERE_LABELS, describe_match, effective_roles
 
 T = TypeVar("T")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -32,30 +33,21 @@ class Recycle(NamedTuple):
     details: dict[str, float]
 
 
+@dataclass(kw_only=True)
 class RecyclePolicy:
     """Decides when the running browser is recycled; one instance per session, told of each browser's start/stop."""
 
-    def __init__(
-        self,
-        *,
-        max_rss_mib: float,
-        max_age_s: float,
-        clock: Callable[[], float] = time.monotonic,
-        min_interval_s: float = MIN_INTERVAL_S,
-        measure_every_s: float = RSS_MEASURE_EVERY_S,
-        max_defer_s: float = MAX_DEFER_S,
-    ) -> None:
-        self.max_rss_mib = max_rss_mib
-        self.max_age_s = max_age_s
-        self.min_interval_s = min_interval_s
-        self.measure_every_s = measure_every_s
-        self.max_defer_s = max_defer_s
-        self._clock = clock
-        self.started_at: float | None = None  # this browser's start (None: no browser, or it is being recycled)
-        self.rss_mib: float | None = None  # the last measurement of this browser's tree, MiB
-        self._measured_at: float | None = None
-        self._deferred_since: float | None = None
-        self.recycles = 0
+    max_rss_mib: float
+    max_age_s: float
+    clock: Callable[[], float] = time.monotonic
+    min_interval_s: float = MIN_INTERVAL_S
+    measure_every_s: float = RSS_MEASURE_EVERY_S
+    max_defer_s: float = MAX_DEFER_S
+    started_at: float | None = field(default=None, init=False)  # this browser's start (None: none, or recycling)
+    rss_mib: float | None = field(default=None, init=False)  # the last measurement of this browser's tree, MiB
+    recycles: int = field(default=0, init=False)
+    _measured_at: float | None = field(default=None, init=False)
+    _deferred_since: float | None = field(default=None, init=False)
 
     @classmethod
     def for_config(cls, wa: WhatsAppConfig, *, clock: Callable[[], float] = time.monotonic) -> RecyclePolicy:
@@ -65,7 +57,7 @@ class RecyclePolicy:
     # -- what the session tells it ------------------------------------------------------------------------
     def browser_started(self) -> None:
         """A new browser runs: its age counts from now and nothing measured of the previous one counts."""
-        self.started_at = self._clock()
+        self.started_at = self.clock()
         self.rss_mib = self._measured_at = self._deferred_since = None
 
     def browser_stopped(self) -> None:
@@ -76,17 +68,17 @@ class RecyclePolicy:
         """True when the browser's RSS should be measured now (a browser runs, the last look is old enough)."""
         if self.started_at is None:
             return False
-        return self._measured_at is None or self._clock() - self._measured_at >= self.measure_every_s
+        return self._measured_at is None or self.clock() - self._measured_at >= self.measure_every_s
 
     def observe_rss(self, mib: float | None) -> None:
         """The RSS of the browser's tree in MiB, just measured (None: it could not be)."""
         self.rss_mib = mib
-        self._measured_at = self._clock()
+        self._measured_at = self.clock()
 
     # -- the decision -------------------------------------------------------------------------------------
     def age_s(self) -> float | None:
         """Seconds since this browser started, or None when none runs."""
-        return None if self.started_at is None else self._clock() - self.started_at
+        return None if self.started_at is None else self.clock() - self.started_at
 
     def crossed(self) -> Recycle | None:
         """The limit this browser is over (age first), or None."""
@@ -106,7 +98,7 @@ class RecyclePolicy:
         if crossed is None or not ready:
             return None
         if sends_waiting():
-            now = self._clock()
+            now = self.clock()
             if self._deferred_since is None:
                 self._deferred_since = now
             if now - self._deferred_since < self.max_defer_s:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from continuity.watchdog.instance import backoff_delay
 
 from .selectors import CONFLICT_TEXTS, USE_HERE_LABELS
 from .states import WhatsAppState
@@ -95,8 +96,7 @@ class RecoveryLadder:
     healthy_since: float | None = None
 
     def delay(self) -> float:
-        base = min(self.cap_s, self.first_s * 2.0 ** max(0, min(self.failures - 1, 30)))
-        return float(base) * (0.5 + 0.5 * self.rng.random())
+        return backoff_delay(attempt=self.failures, first_s=self.first_s, cap_s=self.cap_s, rng=self.rng)
 
     def on_failure(self, *, now: float, dead: bool = False) -> tuple[str, float]:
         """Record a failure; returns (step to take, seconds to wait before taking it)."""
@@ -114,20 +114,3 @@ class RecoveryLadder:
             self.failures = 0
             return True
         return False
-
-
-@dataclass
-class RecentCounter:
-    """Event times within a sliding window (for "reconnects in the last 5 minutes")."""
-
-    window_s: float
-    clock: Callable[[], float]
-    times: list[float] = field(default_factory=list)
-
-    def add(self) -> None:
-        self.times.append(self.clock())
-
-    def count(self) -> int:
-        now = self.clock()
-        self.times = [t for t in self.times if now - t < self.window_s]
-        return len(self.times)

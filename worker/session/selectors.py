@@ -1,4 +1,5 @@
-"""Everything this project knows about WhatsApp Web's page, in one table of roles.
+"""Everything this project knows about WhatsApp Web's page, in one table of roles (page_scripts.py holds the
+scripts that use it in the browser).
 
 Each role (the compose box, the send button, the chat list, ...) has an ordered list of selectors, most stable
 first: ids and element structure, then attributes (data-icon, data-tab), then localized text and aria-labels
@@ -14,129 +15,137 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-ROLES: dict[str, tuple[str, ...]] = {
-    # QR screen: div[data-ref] holds the QR payload and wraps the canvas.
-    "qr": ("div[data-ref]", "canvas[aria-label][role='img'] :: QR"),
-    "qr_reload": (
-        "span[data-icon='refresh-large']",
-        "span[data-icon='refresh-l-light']",
-        "span[data-icon^='refresh']",
-        "button :: reload QR",
-    ),
-    # Loading: a <progress> bar and "Loading your chats".
-    "loading": ("progress",),
-    # Main screen (logged in).
-    "main": (
-        "#side",
-        "#pane-side",
-        "div[role='grid'][aria-label]",
-        "[contenteditable='true'][data-tab='3'], input[data-tab='3']",
-        "div[aria-label='Chat list']",
-    ),
-    "chat_list": (
-        "#pane-side [role='grid']",
-        "#pane-side",
-        "div[role='grid'][aria-label]",
-        "div[aria-label='Chat list']",
-    ),
-    "offline_banner": (
-        "span[data-icon='alert-computer'], span[data-icon='alert-phone']",
-        "span[data-icon^='alert-']",
-        "div :: Computer not connected|Trying to reach phone",
-    ),
-    # Popups (conflict, another tab, invalid number, "Starting chat").
-    "popup": ("div[data-animate-modal-popup='true']", "[role='dialog']"),
-    "popup_button": ("div[data-animate-modal-popup='true'] button", "[role='dialog'] button"),
-    # An open chat.
-    "chat": ("#main", "div:has(> footer [contenteditable='true'][role='textbox'])"),
-    "compose": (
-        "#main footer div[contenteditable='true'][role='textbox']",
-        "footer div[contenteditable='true'][role='textbox']",
-        "div[contenteditable='true'][data-tab='10']",
-        "footer [contenteditable='true']",
-        "div[contenteditable='true'][aria-label='Type a message']",
-    ),
-    "send_button": (
-        "#main footer span[data-icon='wds-ic-send-filled']",
-        "#main footer span[data-icon='send']",
-        "#main footer span[data-icon*='send']",
-        "#main footer button[aria-label='Send']",
-    ),
-    "outgoing": ("#main div.message-out", "#main [data-id^='true_']"),
-    "message_text": ("span.selectable-text", "[data-pre-plain-text] span[dir]", "[data-pre-plain-text]"),
-    "tick": ("span[data-icon^='msg-']", "[data-icon*='check']", "[data-icon*='time']"),
-    # The inbox (worker/session/incoming.py): chat rows with their unread badges, incoming bubbles.
-    "chat_row": (
-        "#pane-side div[aria-label][role='grid'] div[role='row']",
-        "#pane-side [role='row']",
-        "div[aria-label='Chat list'] [role='row']",
-        "[role='grid'][aria-label] [role='row']",
-    ),
-    "chat_title": ("span[title]", "[title]"),
-    # The badge's aria-label is localized: English first, then the structure (a span labelled with a number).
-    "unread_badge": (
-        "span[aria-label$='unread message'], span[aria-label$='unread messages']",
-        "span[aria-label*='unread' i]",
-        "span[aria-label*='ungelesen' i], span[aria-label*='não lida' i], span[aria-label*='no leído' i]",
-    ),
-    "incoming": ("#main div.message-in", "#main [data-id^='false_']"),
-    "message_header": ("div.copyable-text[data-pre-plain-text]", "[data-pre-plain-text]"),
-    "chat_header_title": ("#main header span[title]", "#main header [title]"),
-    # Groups (worker/session/groups.py): the chat list's search box (a lexical editor; an <input> in some builds).
-    "search_box": (
-        "#side [contenteditable='true'][data-tab='3']",
-        "[contenteditable='true'][data-tab='3']",
-        "input[data-tab='3']",
-        "[contenteditable='true'][role='textbox'][aria-label*='Search' i]",
-        "input[type='search']",
-    ),
-    # Linking by phone number (worker/session/linking.py): QR screen button, number field, Next, code screen.
-    "link_with_phone": (
-        "[role='button'] :: Log in with phone number|Link with phone number",
-        "button :: Log in with phone number|Link with phone number",
-    ),
-    "link_phone_input": (
-        "input[aria-label='Type your phone number.']",
-        "input[aria-label*='phone number' i]",
-        "input[type='tel']",
-    ),
-    "link_next": ("[role='button'] :: Next", "button :: Next"),
-    "link_code": ("[aria-details='link-device-phone-number-code-screen-instructions']", "[data-link-code]"),
-    "link_error": ("[role='alert']", "[aria-live='assertive']"),
-}
+# The table: a role's line is `name: what it is` (for messages: "compose box not found (role compose)"), then its
+# selectors, indented, most stable first; `#` lines are comments.
+_TABLE = """
+# QR screen: div[data-ref] holds the QR payload and wraps the canvas.
+qr: QR code
+    div[data-ref]
+    canvas[aria-label][role='img'] :: QR
+qr_reload: QR reload button
+    span[data-icon='refresh-large']
+    span[data-icon='refresh-l-light']
+    span[data-icon^='refresh']
+    button :: reload QR
+# Loading: a <progress> bar and "Loading your chats".
+loading: loading bar
+    progress
+# Main screen (logged in).
+main: main screen
+    #side
+    #pane-side
+    div[role='grid'][aria-label]
+    [contenteditable='true'][data-tab='3'], input[data-tab='3']
+    div[aria-label='Chat list']
+chat_list: chat list
+    #pane-side [role='grid']
+    #pane-side
+    div[role='grid'][aria-label]
+    div[aria-label='Chat list']
+offline_banner: offline banner
+    span[data-icon='alert-computer'], span[data-icon='alert-phone']
+    span[data-icon^='alert-']
+    div :: Computer not connected|Trying to reach phone
+# Popups (conflict, another tab, invalid number, "Starting chat").
+popup: popup
+    div[data-animate-modal-popup='true']
+    [role='dialog']
+popup_button: popup button
+    div[data-animate-modal-popup='true'] button
+    [role='dialog'] button
+# An open chat.
+chat: open chat
+    #main
+    div:has(> footer [contenteditable='true'][role='textbox'])
+compose: compose box
+    #main footer div[contenteditable='true'][role='textbox']
+    footer div[contenteditable='true'][role='textbox']
+    div[contenteditable='true'][data-tab='10']
+    footer [contenteditable='true']
+    div[contenteditable='true'][aria-label='Type a message']
+send_button: send button
+    #main footer span[data-icon='wds-ic-send-filled']
+    #main footer span[data-icon='send']
+    #main footer span[data-icon*='send']
+    #main footer button[aria-label='Send']
+outgoing: outgoing message
+    #main div.message-out
+    #main [data-id^='true_']
+message_text: message text
+    span.selectable-text
+    [data-pre-plain-text] span[dir]
+    [data-pre-plain-text]
+tick: delivery tick
+    span[data-icon^='msg-']
+    [data-icon*='check']
+    [data-icon*='time']
+# The inbox (worker/session/incoming.py): chat rows with their unread badges, incoming bubbles.
+chat_row: chat list row
+    #pane-side div[aria-label][role='grid'] div[role='row']
+    #pane-side [role='row']
+    div[aria-label='Chat list'] [role='row']
+    [role='grid'][aria-label] [role='row']
+chat_title: chat title
+    span[title]
+    [title]
+# The badge's aria-label is localized: English first, then the structure (a span labelled with a number).
+unread_badge: unread badge
+    span[aria-label$='unread message'], span[aria-label$='unread messages']
+    span[aria-label*='unread' i]
+    span[aria-label*='ungelesen' i], span[aria-label*='não lida' i], span[aria-label*='no leído' i]
+incoming: incoming message
+    #main div.message-in
+    #main [data-id^='false_']
+message_header: message header
+    div.copyable-text[data-pre-plain-text]
+    [data-pre-plain-text]
+chat_header_title: open chat's title
+    #main header span[title]
+    #main header [title]
+# Groups (worker/session/groups.py): the chat list's search box (a lexical editor; an <input> in some builds).
+search_box: chat search box
+    #side [contenteditable='true'][data-tab='3']
+    [contenteditable='true'][data-tab='3']
+    input[data-tab='3']
+    [contenteditable='true'][role='textbox'][aria-label*='Search' i]
+    input[type='search']
+# Linking by phone number (worker/session/linking.py): QR screen button, number field, Next, code screen.
+link_with_phone: 'Log in with phone number' button
+    [role='button'] :: Log in with phone number|Link with phone number
+    button :: Log in with phone number|Link with phone number
+link_phone_input: phone number field
+    input[aria-label='Type your phone number.']
+    input[aria-label*='phone number' i]
+    input[type='tel']
+link_next: 'Next' button
+    [role='button'] :: Next
+    button :: Next
+link_code: linking code
+    [aria-details='link-device-phone-number-code-screen-instructions']
+    [data-link-code]
+link_error: error message
+    [role='alert']
+    [aria-live='assertive']
+"""
+
+
+def _parse(table: str) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """(ROLES, ROLE_LABELS) from the table's text."""
+    chains: dict[str, list[str]] = {}
+    labels: dict[str, str] = {}
+    for line in table.splitlines():
+        if line.startswith("    "):
+            chains[next(reversed(chains))].append(line.strip())
+        elif line.strip() and not line.startswith("#"):
+            role, _, label = line.partition(": ")
+            chains[role], labels[role] = [], label
+    return {role: tuple(chain) for role, chain in chains.items()}, labels
+
+
+ROLES, ROLE_LABELS = _parse(_TABLE)  # role -> its selectors, in order; role -> what it is
 
 # The roles every probe looks for (the others only while a chat is open or a message is being sent).
 PROBE_ROLES = ("qr", "qr_reload", "loading", "main", "chat_list", "offline_banner", "popup", "chat")
-
-# What each role is, for messages ("compose box not found (role compose)").
-ROLE_LABELS: dict[str, str] = {
-    "qr": "QR code",
-    "qr_reload": "QR reload button",
-    "loading": "loading bar",
-    "main": "main screen",
-    "chat_list": "chat list",
-    "offline_banner": "offline banner",
-    "popup": "popup",
-    "popup_button": "popup button",
-    "chat": "open chat",
-    "compose": "compose box",
-    "send_button": "send button",
-    "outgoing": "outgoing message",
-    "message_text": "message text",
-    "tick": "delivery tick",
-    "chat_row": "chat list row",
-    "chat_title": "chat title",
-    "unread_badge": "unread badge",
-    "incoming": "incoming message",
-    "message_header": "message header",
-    "chat_header_title": "open chat's title",
-    "search_box": "chat search box",
-    "link_with_phone": "'Log in with phone number' button",
-    "link_phone_input": "phone number field",
-    "link_next": "'Next' button",
-    "link_code": "linking code",
-    "link_error": "error message",
-}
 
 # Delivery ticks of an outgoing bubble (data-icon values). Any other tick means the message left the device.
 TICK_PENDING = "msg-time"
@@ -205,140 +214,3 @@ def describe_match(role: str, index: int | None, *, overridden: bool) -> str:
     if index == 0:
         return "primary"
     return f"fallback {index} ({ROLES[role][index]})"
-
-
-# Shared by every script: find(role) / findAll(role, root) try the role's selectors in order and record in M which
-# one matched (-1: none); BAD lists the selectors the browser refused as invalid.
-_FIND = """
-const R = arguments[0];
-const M = {};
-const BAD = [];
-function matchesText(el, texts) {
-  const hay = ((el.textContent || '') + ' ' + (el.getAttribute('aria-label') || '')).toLowerCase();
-  return texts.some((t) => hay.includes(t.toLowerCase()));
-}
-function findAll(role, root) {
-  const list = R[role] || [];
-  for (let i = 0; i < list.length; i++) {
-    const parts = list[i].split(' :: ');
-    let found;
-    try { found = Array.from((root || document).querySelectorAll(parts[0])); }
-    catch (e) { BAD.push(role + ': ' + list[i]); continue; }
-    if (parts.length > 1) { found = found.filter((el) => matchesText(el, parts[1].split('|'))); }
-    if (found.length) { if (!root || M[role] === undefined || M[role] < 0) M[role] = i; return found; }
-  }
-  if (M[role] === undefined) M[role] = -1;
-  return [];
-}
-function find(role, root) { return findAll(role, root)[0] || null; }
-"""
-
-# One script reads every marker at once: one WebDriver round trip per probe.
-PROBE_SCRIPT = (
-    _FIND
-    + """
-const ref = find('qr');
-const popup = find('popup');
-const buttons = popup ? Array.from(popup.querySelectorAll('button, [role="button"]')) : [];
-let version = null;
-try { version = (window.Debug && window.Debug.VERSION) ? String(window.Debug.VERSION) : null; } catch (e) {}
-const out = {
-  url: location.href,
-  ready_state: document.readyState,
-  qr: ref ? (ref.closest('[data-ref]') ? ref.closest('[data-ref]').getAttribute('data-ref') : '') : null,
-  qr_idle: !!find('qr_reload'),
-  loading: !!find('loading'),
-  main: !!find('main'),
-  chat_list: !!find('chat_list'),
-  offline: !!find('offline_banner'),
-  popup_text: popup ? (popup.innerText || '').slice(0, 300) : null,
-  popup_buttons: buttons.length,
-  popup_labels: buttons.map((b) => (b.innerText || b.getAttribute('aria-label') || '').trim().slice(0, 40)),
-  chat_open: !!find('chat'),
-  version: version,
-};
-const linkCode = find('link_code');  // linking by phone number: the code screen, or the number entry screen
-if (linkCode) {
-  const holder = linkCode.closest('[data-link-code]') || linkCode.querySelector('[data-link-code]') || linkCode;
-  out.link_code = (holder.getAttribute('data-link-code') || holder.textContent || '').trim();
-}
-if (find('link_phone_input')) {
-  out.link_phone_input = true;
-  const error = find('link_error');
-  out.link_error = error ? (error.innerText || error.textContent || '').trim().slice(0, 300) : null;
-}
-if (out.chat_open) { out.compose = !!find('compose'); }
-out.matches = M;
-out.bad = BAD;
-return out;
-"""
-)
-
-# The outgoing bubbles of the open chat: text, tick and WhatsApp's message id (on the bubble or an ancestor).
-OUTGOING_SCRIPT = (
-    _FIND
-    + """
-const bubbles = findAll('outgoing').map((el) => {
-  const textEl = find('message_text', el);
-  const tick = find('tick', el);
-  const idEl = el.closest('[data-id]') || el.querySelector('[data-id]');
-  return {
-    id: idEl ? idEl.getAttribute('data-id') : '',
-    text: textEl ? textEl.textContent : '',
-    tick: tick ? tick.getAttribute('data-icon') : null,
-  };
-});
-return {bubbles: bubbles, matches: M, bad: BAD};
-"""
-)
-
-# The compose box's text, as lines joined by newlines (the lexical editor keeps one <p> a line); null: no box.
-COMPOSE_TEXT_SCRIPT = (
-    _FIND
-    + """
-const box = find('compose');
-let text = null;
-if (box) {
-  const paragraphs = box.querySelectorAll('p');
-  const lines = paragraphs.length ? Array.from(paragraphs).map((p) => p.textContent) : [box.textContent];
-  text = lines.join('\\n').replace(/\\u00a0/g, ' ').trim();
-}
-return {text: text, matches: M, bad: BAD};
-"""
-)
-
-# The element of one role (a WebElement for Selenium), or null.
-ELEMENT_SCRIPT = _FIND + "return {element: find(arguments[1]), matches: M, bad: BAD};"
-
-# Click the element of one role (its enclosing button, if any); {clicked, matches}.
-CLICK_SCRIPT = (
-    _FIND
-    + """
-const el = find(arguments[1]);
-if (el) { (el.closest('button') || el).click(); }
-return {clicked: !!el, matches: M, bad: BAD};
-"""
-)
-
-# Click the popup button whose label is one of arguments[1] (lower case); never one chosen by position.
-CLICK_LABELLED_SCRIPT = (
-    _FIND
-    + """
-const popup = find('popup');
-const wanted = arguments[1];
-const buttons = popup ? Array.from(popup.querySelectorAll('button, [role="button"]')) : [];
-const label = (b) => (b.innerText || b.getAttribute('aria-label') || '').trim().toLowerCase();
-const hit = buttons.find((b) => wanted.includes(label(b)));
-if (hit) { hit.click(); }
-return {clicked: !!hit, matches: M, bad: BAD};
-"""
-)
-
-# Which of the given selectors the browser refuses as CSS (a user's overrides, checked at start).
-VALIDATE_SCRIPT = """
-const bad = [];
-for (const [role, sel] of Object.entries(arguments[0])) {
-  try { document.querySelector(sel); } catch (e) { bad.push([role, String(e.message || e)]); }
-}
-return bad;
-"""

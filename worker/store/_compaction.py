@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from continuity.watchdog.instance import fsync_dir
 
-from . import _files as files
-from . import _segments as segments
-from . import _snapshot as snap
+from . import _files as files, _segments as segments, _snapshot as snap
 from ._errors import StoreError, StoreWriteError
+from ._follow import stat_key
 
 if TYPE_CHECKING:
     from ._engine import DurableMap
@@ -106,9 +105,7 @@ def _install_locked(m: DurableMap, gen: int, tmp: Path, size: int) -> None:
         return
     except OSError as exc:
         raise StoreWriteError(exc.errno, f"could not write {m.snapshot_path}: {exc}") from exc
-    from ._engine import _stat_key
-
-    m._snap_key, m._snap_size = _stat_key(m.snapshot_path), size
+    m._snap_key, m._snap_size = stat_key(m.snapshot_path), size
 
 
 # -- when: scheduling, in this thread or in the background ---------------------------------------------------------

@@ -7,7 +7,10 @@ nothing changed). When the journal outgrows a quarter of the snapshot, the state
 of the next generation and a new journal of that generation replaces the old one (snapshot first: a kill
 between the two steps leaves a journal older than the snapshot, which is then known to be folded in and is
 ignored). The replaced journal is kept as a segment in backups/ until a verified backup holds its changes, so a
-damaged snapshot is restored from the newest backup plus every later journal (`_segments`)."""
+damaged snapshot is restored from the newest backup plus every later journal (`_segments`).
+
+Over 300 lines on purpose: the lock, the in-memory index and the commit path must be read together (following
+other processes, compaction, repair and the file formats are already modules of their own)."""
 
 from __future__ import annotations
 
@@ -27,12 +30,9 @@ import filelock
 
 from continuity.watchdog.instance import EventLog, Home, write_bytes_atomic
 
-from . import _compaction as compaction
-from . import _follow as follow
-from . import _segments as segments
-from . import _snapshot as snap
+from . import _compaction as compaction, _follow as follow, _segments as segments, _snapshot as snap
 from ._changes import ChangeLog
-from ._errors import StoreError, StoreLocked, StoreWriteError, unavailable
+from ._errors import StoreError, StoreWriteError, acquire_lock, unavailable
 from ._files import release_free_memory
 from ._journal import Journal, Parsed, frame
 
@@ -186,15 +186,7 @@ class DurableMap:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with self._mutex:
-            try:
-                self._flock.acquire()
-            except filelock.Timeout as exc:
-                raise StoreLocked(
-                    f"{self.lock_path} is held by another process for more than {self.lock_timeout:g} s; "
-                    "nothing was changed"
-                ) from exc
-            except OSError as exc:  # a read-only disk, permissions, a directory in its place
-                raise unavailable(f"cannot open the lock file {self.lock_path}", exc) from exc
+            acquire_lock(self._flock, timeout_s=self.lock_timeout)
             self._lock_depth += 1
             try:
                 yield

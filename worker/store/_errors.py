@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import filelock
+
 from continuity.watchdog.instance import ContinuityError
 
 
@@ -66,3 +68,16 @@ def unavailable(what: str, exc: OSError) -> StoreUnavailable:
     if exc.filename and str(exc.filename) not in what:
         reason = f"{exc.filename}: {reason}"
     return StoreUnavailable(exc.errno, f"{what}: {reason}")
+
+
+def acquire_lock(flock: filelock.FileLock, *, timeout_s: float) -> None:
+    """Take the store's cross-process lock: StoreLocked after `timeout_s` seconds, StoreUnavailable when the lock
+    file cannot be opened (a read-only disk, permissions, a directory in its place)."""
+    try:
+        flock.acquire()
+    except filelock.Timeout as exc:
+        raise StoreLocked(
+            f"{flock.lock_file} is held by another process for more than {timeout_s:g} s; nothing was changed"
+        ) from exc
+    except OSError as exc:
+        raise unavailable(f"cannot open the lock file {flock.lock_file}", exc) from exc

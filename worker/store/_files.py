@@ -15,9 +15,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import psutil
-
-from continuity.watchdog.instance import fsync_dir
+from continuity.watchdog.instance import fsync_dir, pid_alive
 
 FLUSH_STEP = 1 << 20  # bytes written between two fsyncs
 _temp_counter = itertools.count()
@@ -117,7 +115,7 @@ def remove_dead_temp_files(directory: Path, name: str) -> int:
     for leftover in directory.glob(f".{name}.*.tmp"):
         parts = leftover.name.split(".")  # .<target>.<pid>.<n>.tmp, .<target>.<pid>.s<n>.tmp, .<target>.<pid>.tmp
         pid = parts[-3] if len(parts) > 4 and parts[-3].isdigit() else parts[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and psutil.pid_exists(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
             continue
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()

@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import _segments as segments
-from . import _snapshot as snap
+from . import _segments as segments, _snapshot as snap
 
 if TYPE_CHECKING:
     from ._engine import DurableMap, StatKey

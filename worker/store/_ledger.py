@@ -16,7 +16,7 @@ import filelock
 
 from continuity.watchdog.instance import Home, fsync_dir
 
-from ._errors import StoreLocked, StoreWriteError
+from ._errors import StoreWriteError, acquire_lock
 from ._validate import check_id
 
 
@@ -41,10 +41,7 @@ class Ledger:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with self._mutex:
-            try:
-                self._flock.acquire()
-            except filelock.Timeout as exc:
-                raise StoreLocked(f"{self._flock.lock_file} is held for more than {self.lock_timeout:g} s") from exc
+            acquire_lock(self._flock, timeout_s=self.lock_timeout)
             try:
                 yield
             finally:

@@ -4,7 +4,10 @@ A message goes pending -> claimed (a lease: owner + expiry, so a dead worker's c
 sent, or failed (permanently, or back to pending for a retry). Each claim counts as an attempt and is
 time-stamped (`attempted_at`, `attempts_at`), so a sender that takes over an expired claim sees
 `unknown_outcome` and can check whether the earlier attempt went out before sending again. A dedupe key is
-never queued twice."""
+never queued twice.
+
+Over 300 lines on purpose: the message life cycle (enqueue, claim, lease, note, sent/failed, retry, cancel) is
+one state machine over one index; pruning is in _retention.py."""
 
 from __future__ import annotations
 

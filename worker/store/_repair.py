@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _segments as segments
-from . import _snapshot as snap
+from . import _segments as segments, _snapshot as snap
 from ._errors import StoreCorrupt, unavailable
 from ._files import remove_dead_temp_files
+from ._follow import stat_key
 
 if TYPE_CHECKING:
     from ._engine import DurableMap
@@ -124,9 +124,7 @@ def load_state(m: DurableMap) -> None:
         assert j_gen is not None
         m._gen = j_gen
         m._journal.trim_torn_tail()
-    from ._engine import _stat_key
-
-    key = _stat_key(m.snapshot_path)
+    key = stat_key(m.snapshot_path)
     m._snap_key, m._snap_size = key, key[1] if key else 0
 
 

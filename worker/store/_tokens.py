@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from ._engine import DurableMap, Op, Record
 from ._errors import DuplicateId, TokenNotFound
 from ._validate import check_id, check_record
+
+PREVIEW_SIZE = 20  # tokens in the heartbeat's tokens.preview
 
 
 class TokenTransaction:
@@ -146,6 +149,16 @@ class TokenStore(DurableMap):
         with self._mutex:
             self.refresh()
             return [self._decode(raw) for raw in self._items.values()]
+
+    def preview(self, limit: int = PREVIEW_SIZE) -> dict[str, Any]:
+        """The count and the first `limit` tokens (id, symbol, chain; 200 characters each at most), O(limit): what
+        the heartbeat publishes for the dashboard, so the watchdog never reads the store's files."""
+        with self._mutex:
+            self.refresh()
+            first = [self._decode(raw) for raw in itertools.islice(self._items.values(), max(0, limit))]
+            count = len(self._items)
+        items = [{key: str(record.get(key) or "")[:200] for key in ("id", "symbol", "chain")} for record in first]
+        return {"count": count, "items": items}
 
     def ids(self) -> builtins.list[str]:
         with self._mutex:

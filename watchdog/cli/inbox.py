@@ -9,10 +9,8 @@ import time
 
 import click
 
-from continuity.watchdog.cli import CliState, pass_state
-
-from .store import StoreError
-from .store_commands import _echo
+from . import CliState, pass_state
+from ._common import echo, store_errors
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -52,24 +50,21 @@ def inbox() -> None:
 @pass_state
 def list_(state: CliState, as_json: bool, since: str | None) -> None:
     """List stored messages, oldest first: id, chat (digits or group name), sender, text, time received."""
-    from .store._inbox import Inbox
+    from continuity.worker.store._inbox import Inbox
 
     try:
         cutoff = parse_since(since) if since is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     worker = state.config.worker
-    try:
-        with Inbox.open(state.home, backup_interval=worker.backup_interval, source="cli") as store:
-            messages = store.messages(since=cutoff)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with store_errors(), Inbox.open(state.home, backup_interval=worker.backup_interval, source="cli") as store:
+        messages = store.messages(since=cutoff)
     if as_json:
-        _echo(json.dumps(messages, ensure_ascii=False))
+        echo(json.dumps(messages, ensure_ascii=False))
         return
     rows = [
         f"{_when(float(m.get('received_at') or 0))}\t{m.get('chat')}\t{m.get('sender')}\t{m['id']}\t"
         + str(m.get("text") or "").replace("\n", " ")
         for m in messages
     ]
-    _echo("\n".join(rows) if rows else "no messages")
+    echo("\n".join(rows) if rows else "no messages")

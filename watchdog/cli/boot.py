@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from . import boot
-from .cli import CliState, pass_state
-from .instance import Home
+from .. import boot
+from ..instance import Home
+from . import CliState, pass_state
 
 _PRINT = click.option("--print", "print_only", is_flag=True, help="Only print what would be installed.")
 
 
-def _fail(exc: boot.BootError) -> click.ClickException:
-    return click.ClickException(str(exc))
+@contextlib.contextmanager
+def _boot_errors() -> Iterator[None]:
+    """What the boot library refuses (boot.BootError: a command failed, a bad instance name) becomes one line."""
+    try:
+        yield
+    except boot.BootError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -47,10 +54,8 @@ def install_task(state: CliState, print_only: bool) -> None:
         click.echo(f"\nWrote {path} (UTF-16). Task Scheduler exists only on Windows; there, run:\n  {command}")
         click.echo(f"  schtasks /Run /TN {boot.task_name(home)}")
         return
-    try:  # pragma: no cover - Windows only
+    with _boot_errors():  # pragma: no cover - Windows only
         boot.run_commands([boot.schtasks_create(home)])
-    except boot.BootError as exc:  # pragma: no cover
-        raise _fail(exc) from exc
     click.echo(f"registered task {boot.task_name(home)} from {path}")  # pragma: no cover
 
 
@@ -64,10 +69,8 @@ def uninstall_task(state: CliState, print_only: bool) -> None:
     if print_only or os.name != "nt":
         click.echo(command if print_only else f"Task Scheduler exists only on Windows; there, run:\n  {command}")
         return
-    try:  # pragma: no cover - Windows only
+    with _boot_errors():  # pragma: no cover - Windows only
         boot.run_commands([boot.schtasks_delete(home)])
-    except boot.BootError as exc:  # pragma: no cover
-        raise _fail(exc) from exc
     boot.task_xml_path(home).unlink(missing_ok=True)  # pragma: no cover
     click.echo(f"deleted task {boot.task_name(home)}")  # pragma: no cover
 
@@ -80,10 +83,8 @@ def install_cron(state: CliState, print_only: bool) -> None:
     if print_only:
         click.echo("\n".join(boot.cron_lines(state.home)))
         return
-    try:
+    with _boot_errors():
         lines = boot.install_cron(state.home)
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     click.echo("added to your crontab (lines marked with the home; run again to refresh, `uninstall cron` to remove):")
     click.echo("\n".join(f"  {line}" for line in lines))
 
@@ -96,10 +97,8 @@ def uninstall_cron(state: CliState, print_only: bool) -> None:
     if print_only:
         click.echo(f"would remove the lines ending in: {boot.CRON_MARKER}{state.home.root}")
         return
-    try:
+    with _boot_errors():
         removed = boot.uninstall_cron(state.home)
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     click.echo(f"removed {removed} line(s) from your crontab" if removed else "no lines for this home in your crontab")
 
 
@@ -139,15 +138,13 @@ def install_systemd(
     With --instance NAME, --home is the folder of the instances' homes: the template continuity@.service runs
     `continuity --home HOME/%i start`, and continuity@NAME is enabled and started (home HOME/NAME)."""
     home = state.home
-    try:
+    with _boot_errors():
         if instance is not None:
             unit_file, unit = boot.TEMPLATE_UNIT, boot.instance_unit_name(instance)
             text = boot.systemd_template_unit(home, user=user_unit)
         else:
             unit_file = unit = boot.unit_name(home)
             text = boot.systemd_unit(home, user=user_unit)
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     if print_only:
         click.echo(text, nl=False)
         return
@@ -164,10 +161,8 @@ def install_systemd(
     if target_dir is not None:
         click.echo(f"wrote {path}; to enable it: {shown}")
         return
-    try:
+    with _boot_errors():
         boot.run_commands(commands)
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     click.echo(f"wrote {path} and ran: {shown}")
 
 
@@ -193,17 +188,13 @@ def uninstall_systemd(
         click.echo(f"{shlex.join(commands[0])} && rm {shlex.quote(str(path))} && {shlex.join(commands[1])}")
         return
     if target_dir is None:
-        try:
+        with _boot_errors():
             boot.run_commands(commands[:1])
-        except boot.BootError as exc:
-            raise _fail(exc) from exc
     existed = path.exists()
     path.unlink(missing_ok=True)
     if target_dir is None:
-        try:
+        with _boot_errors():
             boot.run_commands(commands[1:])
-        except boot.BootError as exc:
-            raise _fail(exc) from exc
         click.echo(f"disabled and removed {path}")
     else:
         click.echo(f"{'removed' if existed else 'no unit at'} {path}; also run: {shown}")
@@ -212,16 +203,12 @@ def uninstall_systemd(
 def _uninstall_instance(
     home: Home, instance: str, *, print_only: bool, user_unit: bool, target_dir: Path | None
 ) -> None:
-    try:
+    with _boot_errors():
         commands = boot.systemctl_commands(home, user=user_unit, enable=False, unit=boot.instance_unit_name(instance))
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     shown = " && ".join(shlex.join(c) for c in commands)
     if print_only or target_dir is not None:
         click.echo(shown if print_only else f"run: {shown}")
         return
-    try:
+    with _boot_errors():
         boot.run_commands(commands)
-    except boot.BootError as exc:
-        raise _fail(exc) from exc
     click.echo(f"disabled {commands[0][-1]}; {boot.TEMPLATE_UNIT} stays for the other instances")

@@ -1,32 +1,37 @@
-"""`continuity` command line: a thin root group whose subcommands are imported only when used."""
+"""`continuity` command line: a thin root group whose subcommands are imported only when used.
+
+Every command lives in this package, one module per group: service (start, stop, status, worker), boot (install,
+uninstall), logs, tokens, send, inbox, whatsapp, doctor, dev (simulator, demo); shared options in _common. A
+command parses its options, calls the library, and turns domain errors into click.ClickException. Worker and
+devtools modules are imported inside the command functions, so `continuity --help` and `continuity start` load
+neither selenium nor the worker."""
 
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from .instance import Config, ConfigError, Home, load_config, undecodable_argument
+from ..instance import Config, ConfigError, Home, load_config, undecodable_argument
 
 # name -> "module:attribute". Loading lazily keeps `continuity start` free of selenium and quick to start.
 COMMANDS: dict[str, str] = {
-    "start": "continuity.watchdog.commands:start",
-    "stop": "continuity.watchdog.commands:stop",
-    "status": "continuity.watchdog.commands:status",
-    "worker": "continuity.worker.commands:worker",
-    "tokens": "continuity.worker.store_commands:tokens",
-    "send": "continuity.worker.store_commands:send",
-    "inbox": "continuity.worker.inbox_commands:inbox",
-    "simulator": "continuity.worker.simulator.command:simulator",
-    "doctor": "continuity.worker.browser_commands:doctor",
-    "install": "continuity.watchdog.boot_commands:install",
-    "uninstall": "continuity.watchdog.boot_commands:uninstall",
-    "logs": "continuity.watchdog.logs_command:logs",
-    "whatsapp": "continuity.worker.session_commands:whatsapp",
-    "demo": "continuity.worker.demo:demo",
+    "start": "continuity.watchdog.cli.service:start",
+    "stop": "continuity.watchdog.cli.service:stop",
+    "status": "continuity.watchdog.cli.service:status",
+    "worker": "continuity.watchdog.cli.service:worker",
+    "install": "continuity.watchdog.cli.boot:install",
+    "uninstall": "continuity.watchdog.cli.boot:uninstall",
+    "logs": "continuity.watchdog.cli.logs:logs",
+    "tokens": "continuity.watchdog.cli.tokens:tokens",
+    "send": "continuity.watchdog.cli.send:send",
+    "inbox": "continuity.watchdog.cli.inbox:inbox",
+    "whatsapp": "continuity.watchdog.cli.whatsapp:whatsapp",
+    "doctor": "continuity.watchdog.cli.doctor:doctor",
+    "simulator": "continuity.watchdog.cli.dev:simulator",
+    "demo": "continuity.watchdog.cli.dev:demo",
 }
 
 
@@ -99,34 +104,3 @@ def main() -> None:
         click.echo(f"Error: {complaint}", err=True)
         sys.exit(2)
     cli()
-
-
-def interrupt_on_stop_signals() -> None:
-    """For commands that run until interrupted: SIGTERM (and SIGBREAK on Windows) stop them as Ctrl+C does, and
-    Ctrl+C works even when the command was started with SIGINT ignored (nohup, `cmd &` in a script, some CI)."""
-    import signal
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), interrupt)
-
-
-MAX_WAIT_S = 86400.0  # a day: any longer wait is a typo
-
-
-class Seconds(click.FloatRange):
-    """Seconds from 0 to `max_s`: nan, inf and anything longer are refused (they would wait for ever)."""
-
-    name = "seconds"
-
-    def __init__(self, max_s: float) -> None:
-        super().__init__(min=0.0, max=max_s)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        seconds = super().convert(value, param, ctx)
-        if math.isnan(seconds):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        return seconds

@@ -1,17 +1,21 @@
-"""`continuity simulator`: run the local WhatsApp Web simulator in the foreground until Ctrl+C."""
+"""The development tools' commands (continuity.devtools): `continuity simulator` runs the local WhatsApp Web
+simulator in the foreground until Ctrl+C; `continuity demo` shows the whole system locally.
+
+The simulator's modes and variants are read here for the options' help; the rest of devtools is imported when a
+command runs."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 import click
 
-from continuity.watchdog.cli import interrupt_on_stop_signals
+from continuity.devtools.simulator._modes import MODES, check_mode
+from continuity.devtools.simulator._variants import DEFAULT_VARIANT, VARIANTS
 
-from ._modes import MODES, check_mode
-from ._simulator import Simulator
-from ._variants import DEFAULT_VARIANT, VARIANTS
+from ._common import interrupt_on_stop_signals
 
 
 def _parse_mode(spec: str) -> tuple[str, dict[str, Any]]:
@@ -93,6 +97,8 @@ def simulator(
     {"action": "set_variant", "variant": "ticks_renamed"} (pages show a new variant on their next load);
     read GET /__sim__/state.
     """
+    from continuity.devtools.simulator import Simulator
+
     parsed = [_parse_mode(spec) for spec in modes]
     del host  # only 127.0.0.1 is allowed; the option exists to make that explicit
     sim = Simulator(port=port, qr_rotate_s=qr_rotate_s, qr_max_rotations=qr_max_rotations, variant=variant)
@@ -112,3 +118,20 @@ def simulator(
         click.echo("stopped")
     finally:
         sim.stop()
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the demo's instance directory (its logs and data) afterwards.")
+def demo(keep: bool) -> None:
+    """Show the whole system: simulator, watchdog, worker, QR, messages, a crash and its recovery.
+
+    Everything runs locally (a WhatsApp Web simulator on 127.0.0.1, headless Chromium) in a temporary instance
+    directory, which is removed at the end unless --keep. Exit 0 only when every check passed.
+    """
+    from continuity.devtools.demo import run_demo
+
+    failures = run_demo(keep=keep)
+    if failures:
+        click.secho("demo FAILED: " + "; ".join(failures), fg="red", err=True)
+        sys.exit(1)
+    click.secho("demo passed: every check held", fg="green")

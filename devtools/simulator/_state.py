@@ -3,6 +3,9 @@ and the markup variant pages are served.
 
 Thread-safe: every public method takes one lock. Times are seconds; `clock` (monotonic) drives QR rotation and
 page freshness, `wall` (epoch seconds) stamps messages and devices.
+
+Over 300 lines on purpose: every public method is one step of the fake account under its one lock (the chats,
+groups, incoming messages and linking are modules of their own); splitting the rest would split the lock's users.
 """
 
 from __future__ import annotations
@@ -308,7 +311,7 @@ class SimState(LinkingMixin):
         with self._lock:
             return self._groups.jid(title)
 
-    # ----- incoming messages (worker/simulator/_incoming.py) ---------------------------------------------
+    # ----- incoming messages (devtools/simulator/_incoming.py) ---------------------------------------------
     def receive(self, chat: str, text: str, *, sender: str | None = None, name: str | None = None) -> dict[str, Any]:
         """A message arrives for the account in `chat` (digits, or "group:NAME"); unread until a page opens it."""
         with self._lock:

@@ -1,5 +1,5 @@
 """`continuity whatsapp qr | reconnect | restart-browser | clear-session | health-check | inspect | backup |
-restore`."""
+restore | link`: actions for the running worker go through run/control/ (the instance contract's `control`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from continuity.watchdog.cli import MAX_WAIT_S, CliState, Seconds, pass_state
-from continuity.watchdog.instance import EventLog, control, read_heartbeat, running_watchdog
+from ..instance import EventLog, control, phone_digits, read_heartbeat, running_watchdog
+from . import CliState, pass_state
+from ._common import seconds_option
 
 
 @click.group()
@@ -21,18 +22,11 @@ def whatsapp() -> None:
 
 
 @whatsapp.command()
-@click.option(
-    "--wait",
-    "wait_s",
-    type=Seconds(MAX_WAIT_S),
-    default=0.0,
-    show_default=True,
-    help="Seconds to wait for a QR code to appear.",
-)
+@seconds_option("--wait", "wait_s", default=0.0, help="Seconds to wait for a QR code to appear.")
 @pass_state
 def qr(state: CliState, wait_s: float) -> None:
     """Show the QR code to scan with the phone (also in session/qr.png and on the dashboard)."""
-    from .session.qr import qr_terminal
+    from continuity.worker.session.qr import qr_terminal
 
     path = state.home.qr_text_file
     deadline = time.monotonic() + wait_s
@@ -66,12 +60,10 @@ def _run_action(state: CliState, action: str, timeout_s: float, params: dict[str
     sys.exit(0 if result["ok"] else 1)
 
 
-_TIMEOUT = click.option(
+_TIMEOUT = seconds_option(
     "--timeout",
     "timeout_s",
-    type=Seconds(MAX_WAIT_S),
     default=60.0,
-    show_default=True,
     help="Seconds to wait for the worker's answer (clear-session and restore are withdrawn after it; other actions "
     "stay queued for a worker for 10 minutes).",
 )
@@ -146,8 +138,8 @@ def clear_session(state: CliState, yes: bool, timeout_s: float) -> None:
 # Backup and restore need Chromium closed. With a watchdog running, the worker owns the browser: it does the
 # work (a clean browser restart around it) through a control action. With none running, the CLI does it here.
 def _offline_backups(state: CliState) -> Any:
-    from .browser import find_profile_holders
-    from .session.backup import SessionBackups
+    from continuity.worker.browser import find_profile_holders
+    from continuity.worker.session.backup import SessionBackups
 
     holders = find_profile_holders(state.home.profile_dir)
     if holders:
@@ -169,7 +161,7 @@ def backup(state: CliState, timeout_s: float) -> None:
     if running_watchdog(state.home):
         _run_action(state, "backup-session", timeout_s)
         return
-    from .session.crypto import SessionKeyError
+    from continuity.worker.session.crypto import SessionKeyError
 
     backups = _offline_backups(state)
     if not state.home.linked_file.exists():
@@ -205,6 +197,59 @@ def restore(state: CliState, file: Path | None, yes: bool, timeout_s: float) -> 
     click.echo(f"login restored from {staged.source} into {state.home.profile_dir}; `continuity start` to use it")
 
 
-from .link_commands import link  # noqa: E402  (linking by phone-number code: its own module)
+# Linking by a phone-number code: the worker starts the code flow (action `link-phone`, worker/session/linking.py);
+# the command prints the 8-character code as soon as the heartbeat carries it (`whatsapp.pairing_code`), again
+# whenever WhatsApp refreshes it, and ends when the session is ready (exit 0) or the flow fails (exit 1).
+LINK_POLL_S = 0.1
+LINK_HOW_TO = "On the phone: WhatsApp > Linked devices > Link a device > Link with phone number instead, then type it."
 
-whatsapp.add_command(link)
+
+def _fresh_whatsapp(state: CliState, since: float) -> dict[str, Any] | None:
+    """The heartbeat's whatsapp section, if the heartbeat was written at or after `since` (Unix s)."""
+    beat = read_heartbeat(state.home.heartbeat_file) or {}
+    ts = beat.get("ts")
+    if not isinstance(ts, int | float) or ts < since:
+        return None
+    section = beat.get("whatsapp")
+    return section if isinstance(section, dict) else None
+
+
+@whatsapp.command()
+@click.option("--phone", required=True, help="The phone's number: digits with the country code (no '+').")
+@seconds_option("--wait", "wait_s", default=900.0, help="Seconds to wait for the phone to enter the code.")
+@seconds_option(
+    "--timeout",
+    "timeout_s",
+    default=60.0,
+    help="Seconds to wait for the worker to take the request (withdrawn after it: nothing is done).",
+)
+@pass_state
+def link(state: CliState, phone: str, wait_s: float, timeout_s: float) -> None:
+    """Link WhatsApp by a code typed on the phone instead of a QR scan; prints the code (and each refresh)."""
+    digits = phone_digits(phone)
+    if digits is None:
+        raise click.ClickException(
+            f"{phone!r} is not a phone number: use the phone's number as digits with the country code, e.g. 15551234567"
+        )
+    result = _ask(state, "link-phone", timeout_s, {"phone": digits})
+    if not result.get("ok"):
+        raise click.ClickException(str(result.get("message")))
+    click.echo(f"linking +{digits} by phone number; waiting for the code ...")
+    since = float(result.get("done_at") or time.time())
+    deadline = time.monotonic() + wait_s
+    shown: str | None = None
+    while time.monotonic() < deadline:
+        wa = _fresh_whatsapp(state, since)
+        if wa is not None:
+            code = wa.get("pairing_code")
+            if isinstance(code, str) and code and code != shown:
+                how_to = LINK_HOW_TO if shown is None else ""
+                click.echo(f"{'code' if shown is None else 'new code'}: {code}    {how_to}")
+                shown = code
+            if wa.get("pairing_error"):
+                raise click.ClickException(f"linking failed: {wa['pairing_error']}")
+            if wa.get("state") == "ready":
+                click.echo("linked: WhatsApp is ready")
+                return
+        time.sleep(LINK_POLL_S)
+    raise click.ClickException(f"not linked within {wait_s:g} s (the code was {shown or 'never shown'})")

@@ -1,6 +1,6 @@
 """A local WhatsApp Web simulator: the real page markup, a fake phone that scans, faults on demand.
 
-    from continuity.worker.simulator import Simulator
+    from continuity.devtools.simulator import Simulator
     with Simulator(port=0, qr_rotate_s=20.0, qr_max_rotations=5) as sim:
         sim.url          # "http://127.0.0.1:PORT/" -> whatsapp.url
         sim.wait_qr()    # the QR payload a page shows (div[data-ref]), waiting for one

@@ -1,44 +1,20 @@
-"""`continuity tokens ...` and `continuity send`: thin wrappers over the token store and the outbox."""
+"""`continuity tokens add | list | remove | import | export | backup`: thin wrappers over the token store."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
-import sys
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from continuity.watchdog.cli import CliState, pass_state
-from continuity.watchdog.instance import write_bytes_atomic
+from ..instance import write_bytes_atomic
+from . import CliState, pass_state
+from ._common import echo, store_errors
 
-from .store import InvalidRecord, Outbox, StoreError, TokenStore, loads, parse_import
-
-
-@contextlib.contextmanager
-def _domain_errors() -> Iterator[None]:
-    """Store errors (bad input, lock timeout, full disk, a read-only home) become a one-line CLI error."""
-    try:
-        yield
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _echo(text: str) -> None:
-    """Print to stdout; a write error (a full disk, a closed pipe) is one line, not a traceback."""
-    try:
-        click.echo(text)
-    except OSError as exc:
-        # What is left in stdout's buffer would fail again at exit: send it to the null device.
-        with contextlib.suppress(OSError, ValueError):  # not a real file (a test runner's stream): nothing to do
-            target = sys.stdout.fileno()
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, target)
-            os.close(null)
-        raise click.ClickException(f"could not write to standard output: {exc.strerror or exc}") from exc
+if TYPE_CHECKING:
+    from continuity.worker.store import TokenStore
 
 
 def _write_output(path: str, data: bytes) -> None:
@@ -59,6 +35,8 @@ def _write_output(path: str, data: bytes) -> None:
 
 
 def _open_store(state: CliState) -> TokenStore:
+    from continuity.worker.store import TokenStore
+
     worker = state.config.worker
     return TokenStore.open(
         state.home, backup_interval=worker.backup_interval, max_backups=worker.max_backups, source="cli"
@@ -78,8 +56,10 @@ def tokens() -> None:
 @pass_state
 def add(state: CliState, token_id: str, symbol: str | None, chain: str | None, data_json: str | None) -> None:
     """Add a token (fails if the id is already tracked)."""
+    from continuity.worker.store import InvalidRecord, loads
+
     fields: dict[str, Any] = {}
-    with _domain_errors():
+    with store_errors():
         if data_json is not None:
             try:
                 fields = loads(data_json, what="--data")
@@ -101,13 +81,13 @@ def add(state: CliState, token_id: str, symbol: str | None, chain: str | None, d
 @pass_state
 def list_(state: CliState, as_json: bool) -> None:
     """List tracked tokens."""
-    with _domain_errors(), _open_store(state) as store:
+    with store_errors(), _open_store(state) as store:
         records = store.list()
     if as_json:
-        _echo(json.dumps(records, ensure_ascii=False))
+        echo(json.dumps(records, ensure_ascii=False))
         return
     rows = [f"{record['id']}\t{record.get('symbol') or '-'}\t{record.get('chain') or '-'}" for record in records]
-    _echo("\n".join(rows) if rows else "no tokens tracked")
+    echo("\n".join(rows) if rows else "no tokens tracked")
 
 
 @tokens.command("remove")
@@ -115,7 +95,7 @@ def list_(state: CliState, as_json: bool) -> None:
 @pass_state
 def remove(state: CliState, token_id: str) -> None:
     """Stop tracking a token."""
-    with _domain_errors(), _open_store(state) as store:
+    with store_errors(), _open_store(state) as store:
         store.remove(token_id)
     click.echo(f"removed {token_id}")
 
@@ -125,9 +105,11 @@ def remove(state: CliState, token_id: str) -> None:
 @pass_state
 def import_(state: CliState, file: str) -> None:
     """Import tokens from FILE: a JSON list of records, an object keyed by id, or JSON lines (all or none)."""
+    from continuity.worker.store import parse_import
+
     with open(file, "rb") as handle:
         data = handle.read()
-    with _domain_errors():
+    with store_errors():
         records = parse_import(data, what=click.format_filename(file))
         with _open_store(state) as store:
             count = store.import_records(records)
@@ -145,11 +127,11 @@ def import_(state: CliState, file: str) -> None:
 @pass_state
 def export(state: CliState, output: str | None) -> None:
     """Print every token as a JSON array (the format `tokens import` reads)."""
-    with _domain_errors(), _open_store(state) as store:
+    with store_errors(), _open_store(state) as store:
         records = store.list()
     text = json.dumps(records, ensure_ascii=False, indent=1)
     if output is None:
-        _echo(text)
+        echo(text)
     else:
         _write_output(output, (text + "\n").encode("utf-8"))
         click.echo(f"exported {len(records)} token(s) to {output}", err=True)
@@ -159,28 +141,6 @@ def export(state: CliState, output: str | None) -> None:
 @pass_state
 def backup(state: CliState) -> None:
     """Write a verified backup to data/backups/ now."""
-    with _domain_errors(), _open_store(state) as store:
+    with store_errors(), _open_store(state) as store:
         path = store.backup()
     click.echo(str(path))
-
-
-@click.command()
-@click.argument("phone")
-@click.argument("text")
-@click.option("--dedupe-key", default=None, help="Never queue two messages with this key.")
-@pass_state
-def send(state: CliState, phone: str, text: str, dedupe_key: str | None) -> None:
-    """Queue TEXT for PHONE (digits with country code; '+', spaces and dashes are ignored), or for a group:
-    "group:NAME" with the group's exact title."""
-    worker = state.config.worker
-    with (
-        _domain_errors(),
-        Outbox.open(
-            state.home, backup_interval=worker.backup_interval, max_backups=worker.max_backups, source="cli"
-        ) as box,
-    ):
-        message, created = box.enqueue(phone, text, dedupe_key=dedupe_key)
-    if created:
-        click.echo(f"queued {message['id']} to {message['phone']}")
-    else:
-        click.echo(f"already queued as {message['id']} ({message['state']}); not queued again")

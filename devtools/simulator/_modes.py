@@ -34,6 +34,13 @@ SLOW_MAX_S = 600.0
 _DIGITS = re.compile(r"[0-9]{8,15}")
 
 
+def _only(params: Mapping[str, Any], mode: str, key: str) -> None:
+    """Refuse parameters of `mode` other than `key`."""
+    extra = set(params) - {key}
+    if extra:
+        raise ValueError(f"mode {mode!r} takes only {key!r}, got {sorted(extra)}")
+
+
 def valid_phone(phone: str) -> bool:
     """True for 8 to 15 digits, the shape WhatsApp's /send accepts."""
     return bool(_DIGITS.fullmatch(phone))
@@ -46,9 +53,7 @@ def _no_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _slow(params: Mapping[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"seconds"}
-    if extra:
-        raise ValueError(f"mode 'slow' takes only 'seconds', got {sorted(extra)}")
+    _only(params, "slow", "seconds")
     seconds = params.get("seconds", 2.0)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= SLOW_MAX_S:
         raise ValueError(f"mode 'slow': seconds must be a number in (0, {SLOW_MAX_S:g}], got {seconds!r}")
@@ -56,9 +61,7 @@ def _slow(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _locale(params: Mapping[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"lang"}
-    if extra:
-        raise ValueError(f"mode 'locale' takes only 'lang', got {sorted(extra)}")
+    _only(params, "locale", "lang")
     lang = params.get("lang", "de")
     if lang not in LOCALES:
         raise ValueError(f"mode 'locale': lang must be one of {', '.join(LOCALES)}, got {lang!r}")
@@ -66,9 +69,7 @@ def _locale(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _invalid_numbers(params: Mapping[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"numbers"}
-    if extra:
-        raise ValueError(f"mode 'invalid_numbers' takes only 'numbers', got {sorted(extra)}")
+    _only(params, "invalid_numbers", "numbers")
     numbers = params.get("numbers")
     if isinstance(numbers, str):
         numbers = [n for n in re.split(r"[,\s]+", numbers) if n]
@@ -81,9 +82,7 @@ def _invalid_numbers(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _web_version(params: Mapping[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"version"}
-    if extra:
-        raise ValueError(f"mode 'web_version' takes only 'version', got {sorted(extra)}")
+    _only(params, "web_version", "version")
     version = params.get("version")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise ValueError(f"mode 'web_version' needs version=DIGITS.AND.DOTS (e.g. 2.3000.1), got {version!r}")
@@ -91,9 +90,7 @@ def _web_version(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _virtual_list(params: Mapping[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"rows"}
-    if extra:
-        raise ValueError(f"mode 'virtual_list' takes only 'rows', got {sorted(extra)}")
+    _only(params, "virtual_list", "rows")
     rows = params.get("rows", 10)
     if isinstance(rows, str) and rows.isdigit():
         rows = int(rows)

@@ -50,7 +50,7 @@ class BadRequest(ValueError):
 
 def load_static() -> dict[str, bytes]:
     """The page's files, read once from the package."""
-    folder = resources.files("continuity.worker.simulator").joinpath("static")
+    folder = resources.files("continuity.devtools.simulator").joinpath("static")
     return {name: folder.joinpath(name).read_bytes() for name in set(_PAGES.values())}
 
 

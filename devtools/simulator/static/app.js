@@ -126,7 +126,7 @@
     }
   };
 
-  // Markup variants (names and meanings: worker/simulator/_variants.py). A variant changes markup only; the page
+  // Markup variants (names and meanings: devtools/simulator/_variants.py). A variant changes markup only; the page
   // learns it from "hello", so a new one shows on the next load. Every knob lives here.
   var BASE = { sideId: "side", paneId: "pane-side", composeTab: "10", sendTab: "11",
     sendIcon: "wds-ic-send-filled", ticks: {}, unrecognized: false, composeMoved: false };
@@ -300,7 +300,7 @@
     api("qr_reload").then(handle, function () { schedulePoll(pollMs); });
   }
 
-  // ----- linking by phone number (worker/simulator/_linking.py) -----------------------------------------------
+  // ----- linking by phone number (devtools/simulator/_linking.py) -----------------------------------------------
   var LINK = { link: "Log in with phone number", phone_aria: "Type your phone number.", next: "Next",
     code_title: "Enter code on phone", back: "Log in with QR code",
     code_help: "On your phone, open WhatsApp > Linked devices > Link a device > Link with phone number instead, " +

@@ -1,4 +1,5 @@
-"""`continuity doctor`: is this machine ready to run the worker's browser? (wraps browser.doctor)."""
+"""`continuity doctor`: is this machine ready to run the worker? The checks of the machine and the home
+(watchdog/checks.py) and of the browser (worker/browser/doctor.py), one line each."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import json
 
 import click
 
-from continuity.watchdog.cli import CliState, pass_state
-
-from .browser.doctor import FAIL, run_checks
+from ..checks import FAIL, check_python, home_checks
+from . import CliState, pass_state
 
 
 @click.command()
@@ -16,8 +16,11 @@ from .browser.doctor import FAIL, run_checks
 @pass_state
 def doctor(state: CliState, as_json: bool) -> None:
     """Check Python, Chromium + chromedriver (matching versions), undetected-chromedriver, the home, the
-    browser profile's locks, free disk and the API port. Each failure names its fix; exit 0 if none fails."""
-    checks = run_checks(state.home, state.config)
+    browser profile's locks, free disk, the API port, permissions and the session backups' passphrase. Each
+    failure names its fix; exit 0 if none fails."""
+    from continuity.worker.browser.doctor import browser_checks
+
+    checks = [check_python(), *browser_checks(state.home, state.config), *home_checks(state.home, state.config)]
     ok = not any(check.status == FAIL for check in checks)
     if as_json:
         document = {"ok": ok, "home": str(state.home.root), "checks": [c.as_dict() for c in checks]}
