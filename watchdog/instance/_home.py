@@ -106,6 +106,11 @@ class Home(NamedTuple):
         return self.session_dir / "backups"
 
     @property
+    def restore_state_file(self) -> Path:
+        """session/backups/restore-state.json: the automatic restore's outcome for the current pairing."""
+        return self.session_backups_dir / "restore-state.json"
+
+    @property
     def qr_png_file(self) -> Path:
         return self.session_dir / "qr.png"
 

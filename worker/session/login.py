@@ -39,7 +39,7 @@ class AutoRestore:
 
     @property
     def state_file(self) -> Path:
-        return self.backups.folder / "restore-state.json"
+        return self.home.restore_state_file
 
     def _linked_at(self) -> Any:
         data = read_linked(self.home)

@@ -205,7 +205,7 @@ class PageMachine:
         self.events.emit("whatsapp_state", old=old.value, new=state.value, reason=reason)
         if state is WhatsAppState.READY:
             self.connected_since = self._clock()
-            clear_qr(self.home.session_dir)
+            clear_qr(self.home)
             self.qr_payload = None
             self.events.emit("whatsapp_connected")
             self._call(self.on_connected)
@@ -231,7 +231,7 @@ class PageMachine:
         if payload and payload != self.qr_payload:
             first = self.qr_payload is None
             self.qr_payload = payload
-            path = write_qr(self.home.session_dir, payload)
+            path = write_qr(self.home, payload)
             if first:
                 self.events.emit("qr_needed", state=self.state.value, png=str(path))
             self._call(self.on_qr, payload)

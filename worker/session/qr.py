@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from continuity.watchdog.instance import write_bytes_atomic
+from continuity.watchdog.instance import Home, write_bytes_atomic
 
 
 def qr_png(payload: str, *, scale: int = 6) -> bytes:
@@ -26,16 +26,15 @@ def qr_terminal(payload: str) -> str:
     return buffer.getvalue()
 
 
-def write_qr(session_dir: Path, payload: str) -> Path:
+def write_qr(home: Home, payload: str) -> Path:
     """Write session/qr.png and session/qr.txt (0600: a QR payload links a device to the account)."""
-    session_dir.mkdir(parents=True, exist_ok=True)
-    png = session_dir / "qr.png"
-    write_bytes_atomic(png, qr_png(payload), durable=False, mode=0o600)
-    write_bytes_atomic(session_dir / "qr.txt", payload.encode("utf-8"), durable=False, mode=0o600)
-    return png
+    home.session_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(home.qr_png_file, qr_png(payload), durable=False, mode=0o600)
+    write_bytes_atomic(home.qr_text_file, payload.encode("utf-8"), durable=False, mode=0o600)
+    return home.qr_png_file
 
 
-def clear_qr(session_dir: Path) -> None:
+def clear_qr(home: Home) -> None:
     """Remove the QR files once no scan is needed."""
-    for name in ("qr.png", "qr.txt"):
-        (session_dir / name).unlink(missing_ok=True)
+    for path in (home.qr_png_file, home.qr_text_file):
+        path.unlink(missing_ok=True)
