@@ -261,11 +261,6 @@ def instance_unit_name(name: str) -> str:
     return f"continuity@{check_instance_name(name)}.service"
 
 
-def instance_home(parent: Home, name: str) -> Home:
-    """The home of instance `name`: the folder `name` in `parent` (the --home of `install systemd --instance`)."""
-    return Home(parent.root / check_instance_name(name))
-
-
 def systemd_template_unit(parent: Home, *, user: bool, python: str | None = None) -> str:
     """`continuity@.service`: the unit of systemd_unit for the home `parent/%i`, so `systemctl start
     continuity@shop1 continuity@shop2` runs two accounts, each in its own home (made at its first start). The

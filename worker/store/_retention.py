@@ -64,8 +64,3 @@ def prune_locked(box: Outbox, *, before: float, forget: Callable[[str], bool], m
             tombstoned += 1
     box._commit_locked(ops)
     return Pruned(dropped, tombstoned, len(ops) >= max_changes)
-
-
-def is_tombstone(record: dict[str, Any]) -> bool:
-    """A message pruned to its dedupe key (its text is gone)."""
-    return bool(record.get("pruned_at"))

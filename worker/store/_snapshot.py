@@ -251,12 +251,6 @@ def list_backups(directory: Path, stem: str) -> list[BackupInfo]:
     return sorted(found, key=lambda info: (info.stamp, info.gen, info.offset), reverse=True)
 
 
-def write_backup(directory: Path, stem: str, data: bytes, *, now: float, gen: int, offset: int) -> BackupInfo:
-    """Write `data` (a snapshot) as a gzip-compressed backup, read it back and check it; OSError when it cannot be
-    written or verified."""
-    return _write_backup(directory, stem, [data], now=now, gen=gen, offset=offset)
-
-
 def copy_backup(directory: Path, stem: str, source: Path, *, now: float, gen: int, offset: int) -> BackupInfo:
     """A gzip-compressed backup of the snapshot file `source`, read and written piece by piece (never whole in
     memory), then read back and checked; OSError when it cannot be written or verified."""
